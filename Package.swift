@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+// towerplan: plan Disaggregated Multi-Tower layouts for recommendation-model training.
+// Module layout and dependency direction follow DESIGN.md §2: Topology and Workload are leaves,
+// Reports renders result types, the CLI (towerplan) sits on top. Modules named in DESIGN.md that
+// no code fills yet (Workload, Partitioning, Simulation, Training, Distributed, Planner) are added
+// by the issues that implement them.
+import PackageDescription
+
+let package = Package(
+    name: "towerplan",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "towerplan", targets: ["towerplan"]),
+        .library(name: "Topology", targets: ["Topology"]),
+        .library(name: "Reports", targets: ["Reports"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries, reached through pkg-config (apt names in `providers`).
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        .systemLibrary(name: "CGraphviz", pkgConfig: "libgvc", providers: [.apt(["libgraphviz-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // Open MPI's handles (MPI_COMM_WORLD, MPI_FLOAT, …) are macros over global symbols that Swift
+        // cannot import; the shim header turns them into inline functions.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+
+        // XML parsing with line numbers and XML Schema validation, shared by every file format.
+        .target(name: "SchemaXML", dependencies: ["CLibXML2"]),
+        .target(
+            name: "Topology",
+            dependencies: ["SchemaXML"],
+            resources: [.copy("Resources/topology.xsd")]
+        ),
+        .target(name: "Reports", dependencies: ["Topology", "CGraphviz"]),
+        .executableTarget(
+            name: "towerplan",
+            dependencies: [
+                "Topology", "Reports",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "SchemaXMLTests", dependencies: ["SchemaXML"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Topology"]),
+    ]
+)
