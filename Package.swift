@@ -37,13 +37,13 @@ let package = Package(
         .executableTarget(
             name: "towerplan",
             dependencies: [
-                "Topology", "Reports",
+                "Topology", "Reports", "SchemaXML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "SchemaXMLTests", dependencies: ["SchemaXML"]),
-        .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Topology"]),
     ]
 )
