@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "towerplan", targets: ["towerplan"]),
         .library(name: "Topology", targets: ["Topology"]),
+        .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Reports", targets: ["Reports"]),
     ],
     dependencies: [
@@ -33,6 +34,7 @@ let package = Package(
             dependencies: ["SchemaXML"],
             resources: [.copy("Resources/topology.xsd")]
         ),
+        .target(name: "Simulation", dependencies: ["Topology"]),
         .target(name: "Reports", dependencies: ["Topology", "CGraphviz"]),
         .executableTarget(
             name: "towerplan",
@@ -44,6 +46,7 @@ let package = Package(
 
         .testTarget(name: "SchemaXMLTests", dependencies: ["SchemaXML"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Topology"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Topology"]),
     ]
 )
