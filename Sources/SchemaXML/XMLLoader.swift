@@ -50,19 +50,32 @@ public enum XMLLoader {
         defer { xmlFreeParserCtxt(context) }
         let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue
             | XML_PARSE_BIG_LINES.rawValue | XML_PARSE_NOCDATA.rawValue)
-        let document: xmlDocPtr? = data.withUnsafeBytes { buffer in
-            let base = buffer.baseAddress?.assumingMemoryBound(to: CChar.self)
-            guard let base else { return nil }
-            return xmlCtxtReadMemory(context, base, Int32(buffer.count), name, nil, options)
-        }
-        guard let document else {
-            var message = "not well-formed XML"
-            var line = 0
-            if let error = xmlCtxtGetLastError(context) {
-                message = LibXML.message(of: error.pointee) ?? message
-                line = Int(error.pointee.line)
+        // Parser errors go to the thread's structured handler for the duration of the parse, so
+        // every error is kept (xmlCtxtGetLastError would give only the last, often a consequence).
+        let collector = DiagnosticCollector(defaultFile: name)
+        xmlSetStructuredErrorFunc(Unmanaged.passUnretained(collector).toOpaque(), DiagnosticCollector.callback)
+        let document: xmlDocPtr? = withExtendedLifetime(collector) {
+            data.withUnsafeBytes { buffer in
+                let base = buffer.baseAddress?.assumingMemoryBound(to: CChar.self)
+                guard let base else { return nil }
+                return xmlCtxtReadMemory(context, base, Int32(buffer.count), name, nil, options)
             }
-            throw XMLDiagnostics([XMLDiagnostic(location: SourceLocation(file: name, line: line), message: message)])
+        }
+        xmlSetStructuredErrorFunc(nil, nil)
+        guard let document else {
+            if data.isEmpty {
+                throw XMLDiagnostics([XMLDiagnostic(location: SourceLocation(file: name, line: 0), message: "the file is empty")])
+            }
+            var problems = collector.diagnostics
+            if problems.isEmpty, let error = xmlCtxtGetLastError(context) {
+                problems.append(XMLDiagnostic(
+                    location: SourceLocation(file: name, line: Int(error.pointee.line)),
+                    message: LibXML.message(of: error.pointee) ?? "not well-formed XML"))
+            }
+            if problems.isEmpty {
+                problems.append(XMLDiagnostic(location: SourceLocation(file: name, line: 0), message: "not well-formed XML"))
+            }
+            throw XMLDiagnostics(Array(problems.prefix(20)))
         }
         defer { xmlFreeDoc(document) }
         if let schema {
