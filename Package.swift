@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "towerplan", targets: ["towerplan"]),
         .library(name: "Topology", targets: ["Topology"]),
+        .library(name: "Workload", targets: ["Workload"]),
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Reports", targets: ["Reports"]),
     ],
@@ -35,6 +36,11 @@ let package = Package(
             resources: [.copy("Resources/topology.xsd")]
         ),
         .target(name: "Simulation", dependencies: ["Topology"]),
+        .target(
+            name: "Workload",
+            dependencies: ["SchemaXML"],
+            resources: [.copy("Resources/workload.xsd")]
+        ),
         .target(name: "Reports", dependencies: ["Topology", "CGraphviz"]),
         .executableTarget(
             name: "towerplan",
@@ -48,5 +54,6 @@ let package = Package(
         .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Topology"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Topology"]),
+        .testTarget(name: "WorkloadTests", dependencies: ["Workload"]),
     ]
 )
