@@ -7,5 +7,8 @@ struct Topo: ParsableCommand {
         subcommands: [
             TopoValidate.self,
             TopoShow.self,
+            TopoDraw.self,
+            TopoImportNCCL.self,
+            TopoRoute.self,
         ])
 }
