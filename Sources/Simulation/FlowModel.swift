@@ -67,6 +67,11 @@ public struct FlowModel: Sendable {
 
     /// Simulates `flows` starting together. Flows between a device and itself take no time.
     public func run(_ flows: [Flow]) throws(NoRouteError) -> FlowOutcome {
+        simulate(flows, routes: try routes(for: flows))
+    }
+
+    /// The route of each flow, each distinct (source, destination) pair routed once.
+    public func routes(for flows: [Flow]) throws(NoRouteError) -> [Route] {
         var routes: [Route] = []
         routes.reserveCapacity(flows.count)
         var cache: [Int64: Route] = [:]
@@ -80,11 +85,11 @@ public struct FlowModel: Sendable {
                 routes.append(route)
             }
         }
-        return simulate(flows, routes: routes)
+        return routes
     }
 
-    /// The event loop of progressive filling over precomputed routes.
-    func simulate(_ flows: [Flow], routes: [Route]) -> FlowOutcome {
+    /// The same over routes the caller already has (one per flow, in order).
+    public func simulate(_ flows: [Flow], routes: [Route]) -> FlowOutcome {
         // Compact arc numbering: only arcs some flow uses.
         var arcIndex: [Int32: Int] = [:]
         var arcs: [Int32] = []

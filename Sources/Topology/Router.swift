@@ -81,61 +81,102 @@ public struct Router: Sendable {
         try route(from: cluster.accelerators[Int(source)], to: cluster.accelerators[Int(destination)])
     }
 
-    private func search(from source: Int32, to destination: Int32, within range: Range<Int32>) -> Route? {
-        let base = range.lowerBound
-        let size = Int(range.count)
-        @inline(__always) func local(_ device: Int32) -> Int { Int(device - base) }
-        var distance = [UInt64](repeating: .max, count: size)
-        var settled = [Bool](repeating: false, count: size)
-        var heap = MinHeap()
-        distance[local(source)] = 0
-        heap.push(0, source)
-        var found = false
-        while let (cost, device) = heap.pop() {
-            if settled[local(device)] { continue }
-            settled[local(device)] = true
-            if device == destination {
-                found = true
-                break
+    /// Routes from one source to many destinations with a single Dijkstra over the whole cluster,
+    /// then one backward walk per destination: what an all-to-all needs (N sources instead of N²
+    /// searches). Each walk keeps to the lowest common domain, like `route(from:to:)`, and falls
+    /// back to it in the rare graph where the global minimum leaves that domain.
+    public func routes(from source: Int32, to destinations: [Int32]) throws(NoRouteError) -> [Route] {
+        let everything = Int32(0)..<Int32(cluster.devices.count)
+        let tree = shortestPaths(from: source, within: everything, stopAt: nil)
+        var result: [Route] = []
+        result.reserveCapacity(destinations.count)
+        for destination in destinations {
+            if destination == source {
+                result.append(try route(from: source, to: destination))
+                continue
             }
-            if device != source && !cluster.groups[Int(cluster.devices[Int(device)].group)].forwards { continue }
+            let common = cluster.domains[Int(cluster.lowestCommonDomain(source, destination))].devices
+            if let route = extract(tree, to: destination, within: common) {
+                result.append(route)
+            } else {
+                result.append(try route(from: source, to: destination))
+            }
+        }
+        return result
+    }
+
+    /// Distances from `source` (Dijkstra with the integer link costs), settled flags, over `range`.
+    private struct ShortestPaths {
+        let source: Int32
+        let range: Range<Int32>
+        var distance: [UInt64]
+        var settled: [Bool]
+    }
+
+    private func forwards(_ device: Int32, source: Int32) -> Bool {
+        device == source || cluster.groups[Int(cluster.devices[Int(device)].group)].forwards
+    }
+
+    private func shortestPaths(from source: Int32, within range: Range<Int32>, stopAt target: Int32?) -> ShortestPaths {
+        let base = range.lowerBound
+        var paths = ShortestPaths(
+            source: source, range: range, distance: [UInt64](repeating: .max, count: range.count),
+            settled: [Bool](repeating: false, count: range.count))
+        var heap = MinHeap()
+        paths.distance[Int(source - base)] = 0
+        heap.push(0, source)
+        while let (cost, device) = heap.pop() {
+            if paths.settled[Int(device - base)] { continue }
+            paths.settled[Int(device - base)] = true
+            if device == target { break }
+            if !forwards(device, source: source) { continue }
             for arc in cluster.outgoingArcs(of: device) {
                 let next = cluster.head(of: arc)
-                guard range.contains(next), !settled[local(next)] else { continue }
+                guard range.contains(next), !paths.settled[Int(next - base)] else { continue }
                 let candidate = cost + self.cost(of: Int(arc >> 1))
-                if candidate < distance[local(next)] {
-                    distance[local(next)] = candidate
+                if candidate < paths.distance[Int(next - base)] {
+                    paths.distance[Int(next - base)] = candidate
                     heap.push(candidate, next)
                 }
             }
         }
-        guard found else { return nil }
+        return paths
+    }
 
-        // Walk back from the destination to collect the arcs of all minimal paths (the DAG).
-        func isForwarder(_ device: Int32) -> Bool {
-            device == source || cluster.groups[Int(cluster.devices[Int(device)].group)].forwards
-        }
-        var onPath = [Bool](repeating: false, count: size)
-        onPath[local(destination)] = true
+    private func search(from source: Int32, to destination: Int32, within range: Range<Int32>) -> Route? {
+        extract(shortestPaths(from: source, within: range, stopAt: destination), to: destination, within: range)
+    }
+
+    /// The minimal-path DAG from the tree's source to `destination`, restricted to `limit`, with
+    /// ECMP shares, path counts, hops and latency; nil when no minimal path stays inside `limit`.
+    private func extract(_ tree: ShortestPaths, to destination: Int32, within limit: Range<Int32>) -> Route? {
+        let source = tree.source
+        let base = tree.range.lowerBound
+        @inline(__always) func local(_ device: Int32) -> Int { Int(device - base) }
+        guard tree.range.contains(destination), tree.settled[local(destination)] else { return nil }
+        // Walk back from the destination to collect the arcs of all minimal paths.
+        var onPath: Set<Int32> = [destination]
         var stack: [Int32] = [destination]
         var dagArcs: [Int32] = []
         var dagNodes: [Int32] = [destination]
         while let device = stack.popLast() {
             for reverse in cluster.outgoingArcs(of: device) {
                 let previous = cluster.head(of: reverse)
-                guard range.contains(previous), settled[local(previous)], isForwarder(previous) else { continue }
+                guard limit.contains(previous), tree.range.contains(previous), tree.settled[local(previous)],
+                    forwards(previous, source: source)
+                else { continue }
                 let arc = reverse ^ 1
-                guard distance[local(previous)] &+ cost(of: Int(arc >> 1)) == distance[local(device)] else { continue }
+                guard tree.distance[local(previous)] &+ cost(of: Int(arc >> 1)) == tree.distance[local(device)] else { continue }
                 dagArcs.append(arc)
-                if !onPath[local(previous)] {
-                    onPath[local(previous)] = true
+                if onPath.insert(previous).inserted {
                     dagNodes.append(previous)
                     stack.append(previous)
                 }
             }
         }
+        guard onPath.contains(source) else { return nil }
         // Forward pass in order of distance: ECMP shares, path counts, hops and latency.
-        dagNodes.sort { distance[local($0)] < distance[local($1)] }
+        dagNodes.sort { tree.distance[local($0)] < tree.distance[local($1)] }
         var outgoing: [Int32: [Int32]] = [:]
         for arc in dagArcs { outgoing[cluster.tail(of: arc), default: []].append(arc) }
         var inflow: [Int32: Double] = [source: 1]
