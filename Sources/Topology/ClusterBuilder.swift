@@ -237,6 +237,10 @@ struct ClusterBuilder {
         guard let a = resolve(link.a, in: instance, link: link, level: domainSpec.level),
             let b = resolve(link.b, in: instance, link: link, level: domainSpec.level)
         else { return }
+        guard !a.isEmpty, !b.isEmpty else {
+            fail(link.location, "the link \(link.a) – \(link.b) has an end that names no devices")
+            return
+        }
         guard let pairs = pairs(a.count, b.count, link: link, sameList: link.a == link.b) else { return }
         var bandwidths = [Double](repeating: 0, count: pairs.count)
         switch link.capacity {
@@ -297,6 +301,10 @@ struct ClusterBuilder {
         case .all:
             if sameList {
                 // A group linked with itself: a full mesh, each unordered pair once.
+                guard sizeA > 1 else {
+                    fail(link.location, "the link \(link.a) – \(link.b) would connect a device to itself")
+                    return nil
+                }
                 return (0..<sizeA).flatMap { i in (i + 1..<sizeA).map { (i, $0) } }
             }
             return (0..<sizeA).flatMap { i in (0..<sizeB).map { (i, $0) } }

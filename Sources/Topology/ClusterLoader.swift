@@ -83,7 +83,8 @@ private struct Reader {
         guard root.name == "cluster" else {
             throw XMLDiagnostics([XMLDiagnostic(location: root.location, message: "expected a <cluster> root element, found <\(root.name)>")])
         }
-        let canonical = URL(fileURLWithPath: file).standardizedFileURL.path
+        // `file` may be a display name (in-memory loads); the file it stands for is in `baseDirectory`.
+        let canonical = URL(fileURLWithPath: baseDirectory + "/" + (file as NSString).lastPathComponent).standardizedFileURL.path
         for element in root.children(named: "import") {
             let href = element[attribute: "href"] ?? ""
             let target = href.hasPrefix("/") ? href : baseDirectory + "/" + href
@@ -211,6 +212,9 @@ private struct Reader {
                 let id = child[attribute: "id"] ?? ""
                 declare(id, at: child.location, into: &problems)
                 let members = (child[attribute: "members"] ?? "").split(whereSeparator: { $0.isWhitespace }).map(String.init)
+                if members.isEmpty {
+                    fail(child.location, "group '\(id)' has no members; list device ids, as in members=\"nic0 nic1\"")
+                }
                 domain.aliases.append(GroupAliasSpec(id: id, members: members, location: child.location))
             case "level", "host":
                 let childLevel: String

@@ -60,9 +60,8 @@ public enum Units {
     }
 
     private static func positive(_ value: Double, _ text: String, _ kind: Kind) throws(ParseError) -> Double {
-        guard value > 0, value.isFinite else {
-            throw ParseError(text: text, kind: kind, reason: "must be greater than zero")
-        }
+        guard value.isFinite else { throw ParseError(text: text, kind: kind, reason: "too large") }
+        guard value > 0 else { throw ParseError(text: text, kind: kind, reason: "must be greater than zero") }
         return value
     }
 
