@@ -50,6 +50,10 @@ let package = Package(
             ]
         ),
 
+        // Performance harnesses (Benchmarks/README.md): not part of the test suite.
+        .executableTarget(
+            name: "towerplan-bench", dependencies: ["Topology", "Simulation"], path: "Benchmarks/towerplan-bench"),
+
         .testTarget(name: "SchemaXMLTests", dependencies: ["SchemaXML"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Topology"]),

@@ -76,9 +76,10 @@ struct ClusterBuilder {
                 add(&devices, multiply(child.count, inner.devices))
                 add(&links, multiply(child.count, inner.links))
             }
+            let sizes = domain.groupSizes
             for link in domain.links {
-                let a = endpointSize(link.a, in: domain) ?? 1
-                let b = endpointSize(link.b, in: domain) ?? 1
+                let a = endpointSize(link.a, in: domain, sizes: sizes) ?? 1
+                let b = endpointSize(link.b, in: domain, sizes: sizes) ?? 1
                 let pairs = (link.pattern ?? .all) == .all ? multiply(a, b) : max(a, b)
                 add(&links, multiply(pairs, link.parallel))
             }
@@ -100,25 +101,20 @@ struct ClusterBuilder {
     }
 
     /// Number of devices an endpoint reference names in one instance of `domain`, or nil if unknown.
-    private func endpointSize(_ reference: EndpointReference, in domain: DomainSpec) -> Int? {
-        var current = domain
+    /// `sizes` is `domain.groupSizes`, computed once per domain by the caller.
+    private func endpointSize(_ reference: EndpointReference, in domain: DomainSpec, sizes: [String: Int]) -> Int? {
+        var groupSizes = sizes
         var multiplicity = 1
-        for step in reference.steps.dropLast() {
-            guard let child = current.children.first(where: { $0.groupName == step.name }) else { return nil }
-            multiplicity = multiplicity.multipliedReportingOverflow(by: step.index == nil ? child.count : 1).partialValue
-            current = child
-        }
-        guard let last = reference.steps.last else { return nil }
-        let size: Int
-        if let group = current.devices.first(where: { $0.id == last.name }) {
-            size = group.count
-        } else if let alias = current.aliases.first(where: { $0.id == last.name }) {
-            size = alias.members.reduce(0) { total, member in
-                total + (current.devices.first(where: { $0.id == member })?.count ?? 0)
+        if reference.steps.count > 1 {
+            var current = domain
+            for step in reference.steps.dropLast() {
+                guard let child = current.children.first(where: { $0.groupName == step.name }) else { return nil }
+                multiplicity = multiplicity.multipliedReportingOverflow(by: step.index == nil ? child.count : 1).partialValue
+                current = child
             }
-        } else {
-            return nil
+            groupSizes = current.groupSizes
         }
+        guard let last = reference.steps.last, let size = groupSizes[last.name] else { return nil }
         return multiplicity.multipliedReportingOverflow(by: last.index == nil ? size : 1).partialValue
     }
 

@@ -119,6 +119,17 @@ public struct DomainSpec: Sendable {
     public var location: SourceLocation
     /// Template this domain was instantiated from, if any (reports group identical hosts by it).
     public var template: String?
+
+    /// Members per device group or alias id, for size checks before expansion (O(1) lookups keep
+    /// files with thousands of device groups linear to check).
+    public var groupSizes: [String: Int] {
+        var sizes: [String: Int] = [:]
+        for group in devices { sizes[group.id] = group.count }
+        for alias in aliases {
+            sizes[alias.id] = alias.members.reduce(0) { $0 + (sizes[$1] ?? 0) }
+        }
+        return sizes
+    }
 }
 
 /// A cluster file after parsing and reference resolution, before expansion into a graph.

@@ -1,0 +1,56 @@
+// Performance harness (not a test): times the topology pipeline and the exact communication model
+// on the shipped presets. Run in release:
+//   swift run -c release towerplan-bench [topology|alltoall]
+// Prints one row per preset; every figure is measured in this run.
+import Foundation
+import Simulation
+import Topology
+
+func seconds(_ work: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try work()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// Peak resident memory of this process so far, bytes (Linux: VmHWM).
+func peakResidentBytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+    else { return 0 }
+    let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+    return kilobytes * 1024
+}
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let presets = ["dgx1-v100-128", "zionex-a100-128", "grand-teton-h100-512", "gb200-nvl72-576", "llama3-h100-24k"]
+let mode = CommandLine.arguments.dropFirst().first ?? "topology"
+
+switch mode {
+case "topology":
+    print("preset                  GPUs  devices   links   load+expand   20 routes (first↔last, spread)   peak RSS")
+    for preset in presets {
+        let path = root.appendingPathComponent("topologies/\(preset).xml").path
+        var cluster: Cluster?
+        let load = try seconds { cluster = try ClusterLoader.load(path: path) }
+        guard let cluster else { continue }
+        let router = Router(cluster: cluster)
+        let count = cluster.accelerators.count
+        let pairs = (0..<20).map { index in (Int32(index * 7919 % count), Int32((count - 1 - index * 104_729 % count))) }
+        let route = try seconds { for (a, b) in pairs { _ = try router.route(fromRank: a, toRank: b) } }
+        print(String(format: "%-22@ %6d %8d %7d %10.3f s %14.4f s (%.2f ms each) %10.0f MB",
+            preset as NSString, count, cluster.devices.count, cluster.links.count, load, route, route / 20 * 1e3, peakResidentBytes() / 1e6))
+    }
+case "alltoall":
+    print("preset                  GPUs   flows      uniform all-to-all of 1 MB per pair: simulated time, wall time")
+    for preset in presets where !preset.hasPrefix("llama3") {
+        let cluster = try ClusterLoader.load(path: root.appendingPathComponent("topologies/\(preset).xml").path)
+        let model = ExactCommunicationModel(cluster: cluster)
+        let ranks = (0..<Int32(cluster.accelerators.count)).map { $0 }
+        var result: CollectiveResult?
+        let wall = try seconds { result = try model.simulate(Collective(kind: .allToAll, groups: [ranks], traffic: .uniform(1e6))) }
+        print(String(format: "%-22@ %6d %8d   %10.4f s simulated   %8.2f s wall", preset as NSString, ranks.count,
+            ranks.count * (ranks.count - 1), result?.seconds ?? 0, wall))
+    }
+default:
+    print("usage: towerplan-bench [topology|alltoall]")
+}
