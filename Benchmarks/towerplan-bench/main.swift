@@ -51,6 +51,51 @@ case "alltoall":
         print(String(format: "%-22@ %6d %8d   %10.4f s simulated   %8.2f s wall", preset as NSString, ranks.count,
             ranks.count * (ranks.count - 1), result?.seconds ?? 0, wall))
     }
+case "aggregated":
+    // The aggregated model against the exact one, and its cost up to 24,576 GPUs.
+    print("preset                  GPUs  pattern        exact (s)   aggregated (s)   ratio   exact wall  aggregated wall")
+    for preset in presets {
+        let cluster = try ClusterLoader.load(path: root.appendingPathComponent("topologies/\(preset).xml").path)
+        let ranks = (0..<Int32(cluster.accelerators.count)).map { $0 }
+        let heavy = Dictionary(uniqueKeysWithValues: ranks.map { ($0, 1 + Double($0 % 5)) })
+        let patterns: [(String, AllToAllTraffic)] = [
+            ("uniform", .uniform(1e6)),
+            ("dest-scaled", AllToAllTraffic(perPair: 1e6, destinationScale: heavy)),
+            ("source-scaled", AllToAllTraffic(perPair: 1e6, sourceScale: heavy)),
+        ]
+        let aggregated: AggregatedCommunicationModel
+        do {
+            aggregated = try AggregatedCommunicationModel(cluster: cluster)
+        } catch {
+            print(String(format: "%-22@ %6d  exact model only: %@", preset as NSString, ranks.count, "\(error)" as NSString))
+            continue
+        }
+        for (name, traffic) in patterns {
+            let collective = Collective(kind: .allToAll, groups: [ranks], traffic: traffic)
+            var fast: CollectiveResult?
+            let fastWall = try seconds { fast = try aggregated.simulate(collective) }
+            var slow: CollectiveResult?
+            var slowWall = Double.nan
+            if ranks.count <= 600 {
+                slowWall = try seconds { slow = try ExactCommunicationModel(cluster: cluster).simulate(collective) }
+            }
+            print(String(format: "%-22@ %6d  %-13@ %10.6f   %12.6f   %7.4f   %8.2f s   %8.3f s", preset as NSString, ranks.count,
+                name as NSString, slow?.seconds ?? .nan, fast?.seconds ?? 0, (fast?.seconds ?? 0) / (slow?.seconds ?? .nan), slowWall, fastWall))
+        }
+    }
+case "debug":
+    let cluster = try ClusterLoader.load(path: root.appendingPathComponent("topologies/grand-teton-h100-512.xml").path)
+    let ranks = (0..<Int32(cluster.accelerators.count)).map { $0 }
+    let heavy = Dictionary(uniqueKeysWithValues: ranks.map { ($0, 1 + Double($0 % 5)) })
+    let collective = Collective(kind: .allToAll, groups: [ranks], traffic: AllToAllTraffic(perPair: 1e6, destinationScale: heavy))
+    let a = try AggregatedCommunicationModel(cluster: cluster).simulate(collective)
+    let e = try ExactCommunicationModel(cluster: cluster).simulate(collective)
+    var worst = 0.0
+    for (arc, bytes) in e.arcBytes { worst = max(worst, abs(bytes - (a.arcBytes[arc] ?? 0)) / bytes) }
+    let maxE = e.arcBytes.map { $0.value / cluster.links[Int($0.key >> 1)].bandwidth }.max()!
+    let maxA = a.arcBytes.map { $0.value / cluster.links[Int($0.key >> 1)].bandwidth }.max()!
+    print("arcs exact \(e.arcBytes.count) aggregated \(a.arcBytes.count) worst relative load difference \(worst); max load/bw exact \(maxE) aggregated \(maxA); times \(e.seconds) \(a.seconds)")
+    print(e.bytesPerRankByLevel, a.bytesPerRankByLevel)
 default:
-    print("usage: towerplan-bench [topology|alltoall]")
+    print("usage: towerplan-bench [topology|alltoall|aggregated]")
 }

@@ -686,12 +686,12 @@ enum Inline {
     }
 
     static let expected = [
-        Expected(file: "dgx1-v100-128.xml", gpus: 128, hosts: 16, devices: 294, links: 800, levels: [:]),
+        Expected(file: "dgx1-v100-128.xml", gpus: 128, hosts: 16, devices: 294, links: 800, levels: ["rack": 4]),
         Expected(file: "gb200-nvl72-576.xml", gpus: 576, hosts: 144, devices: 1488, links: 2560, levels: ["rack": 8]),
         Expected(file: "grand-teton-h100-512.xml", gpus: 512, hosts: 64, devices: 1520, links: 2880, levels: ["rack": 32]),
         Expected(file: "llama3-h100-24k.xml", gpus: 24_576, hosts: 3072, devices: 72_336, links: 140_288,
                  levels: ["rack": 1536, "pod": 8]),
-        Expected(file: "zionex-a100-128.xml", gpus: 128, hosts: 16, devices: 412, links: 768, levels: [:]),
+        Expected(file: "zionex-a100-128.xml", gpus: 128, hosts: 16, devices: 412, links: 768, levels: ["rack": 4]),
     ]
 
     static func load(_ file: String) throws -> Cluster {

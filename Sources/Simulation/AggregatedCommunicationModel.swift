@@ -1,0 +1,297 @@
+import Topology
+
+/// Costs collectives on large clusters by symmetry instead of enumerating rank pairs.
+///
+/// All-to-alls are where pairs explode (24,576² ≈ 6·10⁸ on the Llama 3 cluster). Their per-arc load
+/// is computed exactly from domain sums instead:
+/// - Inside a host, each accelerator position `r` has an egress profile per LCA level k — the arcs,
+///   with ECMP shares, that traffic to a destination whose lowest common domain is at level k uses
+///   until it leaves the host — and an ingress profile. They are routed once, in the first host,
+///   and translated to every other host (hosts of one template are identical, device for device).
+/// - Above the host, every domain spreads the traffic leaving it evenly over its uplinks (and the
+///   traffic entering it over its downlinks): what per-hop ECMP does in trees and Clos fabrics.
+/// - Traffic from i to j is `perPair · s(i) · t(j)`, so the traffic leaving a domain is a product of
+///   sums (Σ s inside) · (Σ t outside), computed per domain in O(ranks · levels).
+///
+/// Time: the most loaded arc's load over its bandwidth, plus the longest path latency. This equals
+/// the max-min fair completion time whenever the most loaded arc stays busy until the end, as it does
+/// for the all-to-alls of a training step (tests compare against `ExactCommunicationModel`).
+/// Rings, trees and point-to-point transfers have O(ranks) flows per step and go to the exact model.
+///
+/// Requires a homogeneous hierarchy (every domain of a level built from the same template);
+/// `init` throws otherwise, and the caller can use the exact model.
+public struct AggregatedCommunicationModel: CommunicationModel {
+    public let cluster: Cluster
+    private let exact: ExactCommunicationModel
+    private let router: Router
+    /// Level index of the innermost domain of the accelerators (usually "host"), and its depth chain.
+    private let hostLevel: Int
+    /// Ancestors of each level along the chain root → host (levels[depth]).
+    private let chain: [Int]
+    /// Links between two devices (both orders), for translating arcs between identical domains.
+    private let linksBetween: [Int64: [Int32]]
+    /// Arcs leaving (and entering) each domain's subtree.
+    private let uplinks: [Int32: [Int32]]
+    private let downlinks: [Int32: [Int32]]
+    /// Egress and ingress profiles of each accelerator position in the first host, per depth of the LCA.
+    private let egress: [[[ArcShare]]]
+    private let ingress: [[[ArcShare]]]
+    /// Longest one-way latency among the representative routes, per depth of the LCA.
+    private let latencyByDepth: [Double]
+    private let firstHost: Int32
+
+    /// Thrown when the cluster is not a homogeneous hierarchy.
+    public struct NotSymmetricError: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { "the aggregated model needs a homogeneous cluster: \(reason)" }
+    }
+
+    public init(cluster: Cluster) throws {
+        self.cluster = cluster
+        exact = ExactCommunicationModel(cluster: cluster)
+        let router = Router(cluster: cluster)
+        self.router = router
+        let firstHost = cluster.devices[Int(cluster.accelerators[0])].domain
+        self.firstHost = firstHost
+        hostLevel = cluster.domains[Int(firstHost)].level
+        var chain: [Int] = []
+        var domain = firstHost
+        while domain >= 0 {
+            chain.append(cluster.domains[Int(domain)].level)
+            domain = cluster.domains[Int(domain)].parent
+        }
+        self.chain = chain.reversed()
+        // Homogeneity: every domain of a level on the chain looks alike.
+        for level in self.chain {
+            let instances = cluster.domains.filter { $0.level == level }
+            guard let first = instances.first else { continue }
+            for other in instances where other.template != first.template || other.devices.count != first.devices.count
+                || other.accelerators.count != first.accelerators.count
+            {
+                throw NotSymmetricError(reason: "domains of level '\(cluster.levels[level].name)' differ")
+            }
+        }
+        for rank in cluster.accelerators where cluster.domains[Int(cluster.devices[Int(rank)].domain)].level != hostLevel {
+            throw NotSymmetricError(reason: "accelerators sit at different levels")
+        }
+        // Switch tiers inside one level above the host (a leaf–spine drawn inside "cluster" with no
+        // level for the leaves) carry traffic this model cannot attribute to a domain.
+        for link in cluster.links {
+            let home = cluster.devices[Int(link.a)].domain
+            if home == cluster.devices[Int(link.b)].domain && cluster.domains[Int(home)].level != hostLevel {
+                throw NotSymmetricError(
+                    reason: "'\(cluster.path(of: link.a))' and '\(cluster.path(of: link.b))' are linked inside one "
+                        + "\(cluster.levels[cluster.domains[Int(home)].level].name); give each switch tier its own level")
+            }
+        }
+        var pairs: [Int64: [Int32]] = [:]
+        var up: [Int32: [Int32]] = [:]
+        var down: [Int32: [Int32]] = [:]
+        for (index, link) in cluster.links.enumerated() {
+            pairs[Self.key(link.a, link.b), default: []].append(Int32(index))
+            // Domains containing exactly one end: the link leaves them.
+            for (inside, outside, arc) in [(link.a, link.b, Int32(2 * index)), (link.b, link.a, Int32(2 * index + 1))] {
+                var domain = cluster.devices[Int(inside)].domain
+                while domain > 0 && !cluster.domains[Int(domain)].devices.contains(outside) {
+                    up[domain, default: []].append(arc)
+                    down[domain, default: []].append(arc ^ 1)
+                    domain = cluster.domains[Int(domain)].parent
+                }
+            }
+        }
+        linksBetween = pairs
+        uplinks = up
+        downlinks = down
+
+        // Representative routes: from position r of the first host to a rank whose lowest common
+        // domain with it is at each depth, and back.
+        let hostRanks = cluster.domains[Int(firstHost)].accelerators
+        let hostDevices = cluster.domains[Int(firstHost)].devices
+        var egress = [[[ArcShare]]](repeating: [[ArcShare]](repeating: [], count: self.chain.count), count: hostRanks.count)
+        var ingress = egress
+        var latency = [Double](repeating: 0, count: self.chain.count)
+        let ancestors = Array(cluster.enclosingDomains(of: cluster.accelerators[Int(hostRanks.lowerBound)]).reversed())
+        for depth in 0..<(self.chain.count - 1) {
+            // A rank in the next child of the depth-`depth` ancestor after the one holding the first host.
+            let ancestor = ancestors[depth]
+            let ownChild = ancestors[depth + 1]
+            guard let sibling = cluster.children(of: ancestor).first(where: {
+                $0 != ownChild && !cluster.domains[Int($0)].accelerators.isEmpty
+            }) else { continue }
+            for position in 0..<hostRanks.count {
+                let source = cluster.accelerators[Int(hostRanks.lowerBound) + position]
+                let target = cluster.accelerators[Int(cluster.domains[Int(sibling)].accelerators.lowerBound) + position]
+                let out = try router.route(from: source, to: target)
+                let back = try router.route(from: target, to: source)
+                egress[position][depth] = out.arcs.filter { hostDevices.contains(cluster.tail(of: $0.arc)) }
+                ingress[position][depth] = back.arcs.filter { hostDevices.contains(cluster.head(of: $0.arc)) }
+                latency[depth] = max(latency[depth], out.latency, back.latency)
+            }
+        }
+        self.egress = egress
+        self.ingress = ingress
+        latencyByDepth = latency
+        // Every host must reach the rest of the cluster the way the first one does (no block or
+        // round-robin wiring that sends different hosts to different switches of one group).
+        for host in cluster.domains.indices where cluster.domains[host].level == hostLevel && host != Int(firstHost) {
+            for profile in egress + ingress {
+                for arcs in profile {
+                    for item in arcs where translate(item.arc, to: Int32(host)) == nil {
+                        throw NotSymmetricError(
+                            reason: "\(cluster.path(ofDomain: Int32(host))) is wired differently from the first host")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The aggregated model where the cluster allows it, otherwise the exact one.
+    public static func best(for cluster: Cluster) -> any CommunicationModel {
+        (try? AggregatedCommunicationModel(cluster: cluster)) ?? ExactCommunicationModel(cluster: cluster)
+    }
+
+    private static func key(_ a: Int32, _ b: Int32) -> Int64 { Int64(min(a, b)) << 32 | Int64(max(a, b)) }
+
+    public func simulate(_ collective: Collective) throws -> CollectiveResult {
+        guard case .allToAll = collective.kind else { return try exact.simulate(collective) }
+        var load: [Int32: Double] = [:]
+        var levelBytes: [String: Double] = [:]
+        var participants = 0
+        var slowestLatency = 0.0
+        let depthCount = chain.count
+        let hostDepth = depthCount - 1
+        for group in collective.groups where group.count > 1 {
+            participants += group.count
+            let traffic = collective.traffic
+            // Σ s and Σ t per domain on every rank's ancestor chain.
+            var sourceSum: [Int32: Double] = [:]
+            var destinationSum: [Int32: Double] = [:]
+            var chains: [[Int32]] = []
+            chains.reserveCapacity(group.count)
+            for rank in group {
+                let ancestors = Array(cluster.enclosingDomains(of: cluster.accelerators[Int(rank)]).reversed())
+                chains.append(ancestors)
+                for domain in ancestors {
+                    sourceSum[domain, default: 0] += traffic.sourceScale[rank] ?? 1
+                    destinationSum[domain, default: 0] += traffic.destinationScale[rank] ?? 1
+                }
+            }
+            // Pairs inside one host: routed once in the first host, by position, and translated.
+            var byHost: [Int32: [Int32]] = [:]
+            for (index, rank) in group.enumerated() { byHost[chains[index][hostDepth], default: []].append(rank) }
+            var hostRoutes: [Int64: Route] = [:]
+            for (host, members) in byHost where members.count > 1 {
+                let base = cluster.domains[Int(host)].accelerators.lowerBound
+                let firstBase = cluster.domains[Int(firstHost)].accelerators.lowerBound
+                for source in members {
+                    for destination in members where destination != source {
+                        let key = Int64(source - base) << 32 | Int64(destination - base)
+                        let route: Route
+                        if let cached = hostRoutes[key] {
+                            route = cached
+                        } else {
+                            route = try router.route(
+                                fromRank: firstBase + (source - base), toRank: firstBase + (destination - base))
+                            hostRoutes[key] = route
+                        }
+                        let bytes = traffic.bytes(from: source, to: destination)
+                        for item in route.arcs { load[translate(item.arc, to: host)!, default: 0] += bytes * item.share }
+                        slowestLatency = max(slowestLatency, route.latency)
+                    }
+                }
+            }
+            // Pairs whose lowest common domain is above the host: host profiles, translated.
+            for (index, rank) in group.enumerated() {
+                let ancestors = chains[index]
+                let host = ancestors[hostDepth]
+                let position = Int(rank - cluster.domains[Int(host)].accelerators.lowerBound)
+                let s = traffic.sourceScale[rank] ?? 1
+                let t = traffic.destinationScale[rank] ?? 1
+                for depth in 0..<hostDepth {
+                    // Partners with the lowest common domain at this depth: inside ancestor[depth], outside ancestor[depth+1].
+                    let outgoing = traffic.perPair * s
+                        * ((destinationSum[ancestors[depth]] ?? 0) - (destinationSum[ancestors[depth + 1]] ?? 0))
+                    let incoming = traffic.perPair * t
+                        * ((sourceSum[ancestors[depth]] ?? 0) - (sourceSum[ancestors[depth + 1]] ?? 0))
+                    if outgoing > 0 {
+                        for item in egress[position][depth] {
+                            load[translate(item.arc, to: host)!, default: 0] += outgoing * item.share
+                        }
+                        // Levels crossed: every level below this depth.
+                        for crossed in (depth + 1)..<depthCount {
+                            levelBytes[cluster.levels[chain[crossed]].name, default: 0] += outgoing
+                        }
+                        slowestLatency = max(slowestLatency, latencyByDepth[depth])
+                    }
+                    if incoming > 0 {
+                        for item in ingress[position][depth] {
+                            load[translate(item.arc, to: host)!, default: 0] += incoming * item.share
+                        }
+                    }
+                }
+            }
+            // Intra-host pairs cross no level: nothing to add to levelBytes.
+            // Above the host: what leaves a domain spreads evenly over its uplinks, what enters over its downlinks.
+            for depth in 1..<hostDepth {
+                let level = chain[depth]
+                for (domain, sent) in sourceSum where cluster.domains[Int(domain)].level == level {
+                    // Traffic from this domain to the group members outside it.
+                    let outside = (destinationSum[0] ?? 0) - (destinationSum[domain] ?? 0)
+                    let leaving = traffic.perPair * sent * outside
+                    let arriving = traffic.perPair * (destinationSum[domain] ?? 0) * ((sourceSum[0] ?? 0) - sent)
+                    let arcsUp = (uplinks[domain] ?? []).filter { !isHostUplink($0) }
+                    let arcsDown = (downlinks[domain] ?? []).filter { !isHostUplink($0 ^ 1) }
+                    for arc in arcsUp where leaving > 0 { load[arc, default: 0] += leaving / Double(arcsUp.count) }
+                    for arc in arcsDown where arriving > 0 { load[arc, default: 0] += arriving / Double(arcsDown.count) }
+                }
+            }
+        }
+        var seconds = 0.0
+        for (arc, bytes) in load {
+            seconds = max(seconds, bytes / cluster.links[Int(arc >> 1)].bandwidth)
+        }
+        if seconds > 0 { seconds += slowestLatency }
+        let perRank = participants > 0 ? levelBytes.mapValues { $0 / Double(participants) } : [:]
+        return CollectiveResult(seconds: seconds, bytesPerRankByLevel: perRank, arcBytes: load)
+    }
+
+    /// Whether an arc starts inside a host (then the host profiles already count it).
+    private func isHostUplink(_ arc: Int32) -> Bool {
+        var domain = cluster.devices[Int(cluster.tail(of: arc))].domain
+        while domain >= 0 {
+            if cluster.domains[Int(domain)].level == hostLevel { return true }
+            domain = cluster.domains[Int(domain)].parent
+        }
+        return false
+    }
+
+    /// The arc in `host`'s frame that corresponds to `arc` in the first host's frame: every end is
+    /// moved by the offset between the corresponding domains of the two hosts' ancestries.
+    private func translate(_ arc: Int32, to host: Int32) -> Int32? {
+        if host == firstHost { return arc }
+        let link = cluster.links[Int(arc >> 1)]
+        let a = move(link.a, to: host)
+        let b = move(link.b, to: host)
+        // Parallel links keep their order among the links between the same two devices.
+        let original = linksBetween[Self.key(link.a, link.b)] ?? []
+        let ordinal = original.firstIndex(of: arc >> 1) ?? 0
+        guard let candidates = linksBetween[Self.key(a, b)], ordinal < candidates.count else { return nil }
+        let moved = candidates[ordinal]
+        let forward = cluster.links[Int(moved)].a == (arc & 1 == 0 ? a : b)
+        return 2 * moved + (forward ? 0 : 1)
+    }
+
+    /// `device`, seen from the first host, moved to the same place relative to `host`: found through
+    /// the lowest ancestor of the first host that contains it and the matching ancestor of `host`
+    /// (identical subtrees lay out their devices identically).
+    private func move(_ device: Int32, to host: Int32) -> Int32 {
+        var original = firstHost
+        var target = host
+        while original > 0 && !cluster.domains[Int(original)].devices.contains(device) {
+            original = cluster.domains[Int(original)].parent
+            target = cluster.domains[Int(target)].parent
+        }
+        if original == target { return device }
+        return device - cluster.domains[Int(original)].devices.lowerBound + cluster.domains[Int(target)].devices.lowerBound
+    }
+}
