@@ -6,6 +6,9 @@ import Foundation
 import Simulation
 import Topology
 
+/// `text` left-aligned in `width` columns (String(format:) does not pad %@).
+func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
+
 func seconds(_ work: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
     try work()
@@ -37,8 +40,8 @@ case "topology":
         let count = cluster.accelerators.count
         let pairs = (0..<20).map { index in (Int32(index * 7919 % count), Int32((count - 1 - index * 104_729 % count))) }
         let route = try seconds { for (a, b) in pairs { _ = try router.route(fromRank: a, toRank: b) } }
-        print(String(format: "%-22@ %6d %8d %7d %10.3f s %14.4f s (%.2f ms each) %10.0f MB",
-            preset as NSString, count, cluster.devices.count, cluster.links.count, load, route, route / 20 * 1e3, peakResidentBytes() / 1e6))
+        print(pad(preset, 22) + String(format: " %6d %8d %7d %10.3f s %14.4f s (%.2f ms each) %10.0f MB",
+            count, cluster.devices.count, cluster.links.count, load, route, route / 20 * 1e3, peakResidentBytes() / 1e6))
     }
 case "alltoall":
     print("preset                  GPUs   flows      uniform all-to-all of 1 MB per pair: simulated time, wall time")
@@ -48,7 +51,7 @@ case "alltoall":
         let ranks = (0..<Int32(cluster.accelerators.count)).map { $0 }
         var result: CollectiveResult?
         let wall = try seconds { result = try model.simulate(Collective(kind: .allToAll, groups: [ranks], traffic: .uniform(1e6))) }
-        print(String(format: "%-22@ %6d %8d   %10.4f s simulated   %8.2f s wall", preset as NSString, ranks.count,
+        print(pad(preset, 22) + String(format: " %6d %8d   %10.4f s simulated   %8.2f s wall", ranks.count,
             ranks.count * (ranks.count - 1), result?.seconds ?? 0, wall))
     }
 case "aggregated":
@@ -67,7 +70,7 @@ case "aggregated":
         do {
             aggregated = try AggregatedCommunicationModel(cluster: cluster)
         } catch {
-            print(String(format: "%-22@ %6d  exact model only: %@", preset as NSString, ranks.count, "\(error)" as NSString))
+            print(pad(preset, 22) + String(format: " %6d  exact model only: %@", ranks.count, "\(error)" as NSString))
             continue
         }
         for (name, traffic) in patterns {
@@ -79,8 +82,8 @@ case "aggregated":
             if ranks.count <= 600 {
                 slowWall = try seconds { slow = try ExactCommunicationModel(cluster: cluster).simulate(collective) }
             }
-            print(String(format: "%-22@ %6d  %-13@ %10.6f   %12.6f   %7.4f   %8.2f s   %8.3f s", preset as NSString, ranks.count,
-                name as NSString, slow?.seconds ?? .nan, fast?.seconds ?? 0, (fast?.seconds ?? 0) / (slow?.seconds ?? .nan), slowWall, fastWall))
+            print(pad(preset, 22) + String(format: " %6d  %@ %10.6f   %12.6f   %7.4f   %8.2f s   %8.3f s", ranks.count,
+                pad(name, 13) as NSString, slow?.seconds ?? .nan, fast?.seconds ?? 0, (fast?.seconds ?? 0) / (slow?.seconds ?? .nan), slowWall, fastWall))
         }
     }
 case "debug":
