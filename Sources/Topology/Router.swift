@@ -149,64 +149,73 @@ public struct Router: Sendable {
 
     /// The minimal-path DAG from the tree's source to `destination`, restricted to `limit`, with
     /// ECMP shares, path counts, hops and latency; nil when no minimal path stays inside `limit`.
+    ///
+    /// An arc u→v is on a minimal path when v is (walking back from the destination) and
+    /// dist(u) + cost = dist(v). Per-node state lives in arrays indexed by the node's position in
+    /// the DAG (`slot`), so a route costs a few small allocations, not one dictionary per field.
     private func extract(_ tree: ShortestPaths, to destination: Int32, within limit: Range<Int32>) -> Route? {
         let source = tree.source
         let base = tree.range.lowerBound
         @inline(__always) func local(_ device: Int32) -> Int { Int(device - base) }
         guard tree.range.contains(destination), tree.settled[local(destination)] else { return nil }
-        // Walk back from the destination to collect the arcs of all minimal paths.
-        var onPath: Set<Int32> = [destination]
-        var stack: [Int32] = [destination]
-        var dagArcs: [Int32] = []
-        var dagNodes: [Int32] = [destination]
-        while let device = stack.popLast() {
-            for reverse in cluster.outgoingArcs(of: device) {
+        @inline(__always) func onMinimalPath(_ arc: Int32, into device: Int32) -> Bool {
+            let previous = cluster.tail(of: arc)
+            return limit.contains(previous) && tree.range.contains(previous) && tree.settled[local(previous)]
+                && forwards(previous, source: source)
+                && tree.distance[local(previous)] &+ cost(of: Int(arc >> 1)) == tree.distance[local(device)]
+        }
+        // Walk back from the destination: the DAG's nodes, each with a slot.
+        var slot: [Int32: Int] = [destination: 0]
+        var nodes: [Int32] = [destination]
+        var cursor = 0
+        while cursor < nodes.count {
+            let device = nodes[cursor]
+            cursor += 1
+            for reverse in cluster.outgoingArcs(of: device) where onMinimalPath(reverse ^ 1, into: device) {
                 let previous = cluster.head(of: reverse)
-                guard limit.contains(previous), tree.range.contains(previous), tree.settled[local(previous)],
-                    forwards(previous, source: source)
-                else { continue }
-                let arc = reverse ^ 1
-                guard tree.distance[local(previous)] &+ cost(of: Int(arc >> 1)) == tree.distance[local(device)] else { continue }
-                dagArcs.append(arc)
-                if onPath.insert(previous).inserted {
-                    dagNodes.append(previous)
-                    stack.append(previous)
+                if slot[previous] == nil {
+                    slot[previous] = nodes.count
+                    nodes.append(previous)
                 }
             }
         }
-        guard onPath.contains(source) else { return nil }
+        guard slot[source] != nil else { return nil }
         // Forward pass in order of distance: ECMP shares, path counts, hops and latency.
-        dagNodes.sort { tree.distance[local($0)] < tree.distance[local($1)] }
-        var outgoing: [Int32: [Int32]] = [:]
-        for arc in dagArcs { outgoing[cluster.tail(of: arc), default: []].append(arc) }
-        var inflow: [Int32: Double] = [source: 1]
-        var paths: [Int32: Double] = [source: 1]
-        var hops: [Int32: (Int, Int)] = [source: (0, 0)]
-        var latency: [Int32: Double] = [source: 0]
+        var order = Array(nodes.indices)
+        order.sort { tree.distance[local(nodes[$0])] < tree.distance[local(nodes[$1])] }
+        var inflow = [Double](repeating: 0, count: nodes.count)
+        var paths = [Double](repeating: 0, count: nodes.count)
+        var fewest = [Int](repeating: .max, count: nodes.count)
+        var most = [Int](repeating: 0, count: nodes.count)
+        var latency = [Double](repeating: 0, count: nodes.count)
+        let start = slot[source]!
+        inflow[start] = 1
+        paths[start] = 1
+        fewest[start] = 0
         var shares: [ArcShare] = []
         var bottleneck = Double.infinity
-        for device in dagNodes where device != destination {
-            let arcs = outgoing[device] ?? []
-            let flow = inflow[device] ?? 0
-            for arc in arcs {
-                let next = cluster.head(of: arc)
+        var next: [(arc: Int32, slot: Int)] = []
+        for index in order where nodes[index] != destination {
+            next.removeAll(keepingCapacity: true)
+            for arc in cluster.outgoingArcs(of: nodes[index]) {
+                let head = cluster.head(of: arc)
+                if let target = slot[head], onMinimalPath(arc, into: head) { next.append((arc, target)) }
+            }
+            for (arc, target) in next {
                 let link = cluster.links[Int(arc >> 1)]
-                let share = flow / Double(arcs.count)
+                let share = inflow[index] / Double(next.count)
                 shares.append(ArcShare(arc: arc, share: share))
                 bottleneck = min(bottleneck, link.bandwidth / share)
-                inflow[next, default: 0] += share
-                paths[next, default: 0] += paths[device] ?? 0
-                let (low, high) = hops[device] ?? (0, 0)
-                let (nextLow, nextHigh) = hops[next] ?? (Int.max, 0)
-                hops[next] = (min(nextLow, low + 1), max(nextHigh, high + 1))
-                latency[next] = max(latency[next] ?? 0, (latency[device] ?? 0) + link.latency)
+                inflow[target] += share
+                paths[target] += paths[index]
+                fewest[target] = min(fewest[target], fewest[index] + 1)
+                most[target] = max(most[target], most[index] + 1)
+                latency[target] = max(latency[target], latency[index] + link.latency)
             }
         }
-        let (minimumHops, maximumHops) = hops[destination] ?? (0, 0)
         return Route(
-            source: source, destination: destination, arcs: shares, pathCount: paths[destination] ?? 0,
-            minimumHops: minimumHops, maximumHops: maximumHops, latency: latency[destination] ?? 0,
-            bottleneckBandwidth: bottleneck)
+            source: source, destination: destination, arcs: shares, pathCount: paths[0], minimumHops: fewest[0],
+            maximumHops: most[0], latency: latency[0], bottleneckBandwidth: bottleneck)
     }
 }
 
