@@ -35,7 +35,7 @@ let package = Package(
             dependencies: ["SchemaXML"],
             resources: [.copy("Resources/topology.xsd")]
         ),
-        .target(name: "Simulation", dependencies: ["Topology"]),
+        .target(name: "Simulation", dependencies: ["Topology", "Workload"]),
         .target(
             name: "Workload",
             dependencies: ["SchemaXML"],
@@ -45,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "towerplan",
             dependencies: [
-                "Topology", "Reports", "SchemaXML",
+                "Topology", "Workload", "Simulation", "Reports", "SchemaXML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,7 +56,7 @@ let package = Package(
 
         .testTarget(name: "SchemaXMLTests", dependencies: ["SchemaXML"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Topology"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Topology", "Workload"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Topology"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload"]),
     ]

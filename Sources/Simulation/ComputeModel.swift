@@ -1,0 +1,71 @@
+import Topology
+import Workload
+
+/// What one GPU does in one compute task, in the units a roofline needs.
+public struct ComputeWork: Sendable, Hashable {
+    /// Floating-point operations (a multiply-add counts 2, as in `MLP`).
+    public var flops: Double
+    /// Bytes moved through device memory in long sequential streams: weights, activations,
+    /// whole-table optimizer sweeps.
+    public var streamedBytes: Double
+    /// Bytes moved row by row at data-dependent addresses: embedding gathers and gradient scatters.
+    public var gatheredBytes: Double
+
+    public init(flops: Double = 0, streamedBytes: Double = 0, gatheredBytes: Double = 0) {
+        self.flops = flops
+        self.streamedBytes = streamedBytes
+        self.gatheredBytes = gatheredBytes
+    }
+
+    public static let zero = ComputeWork()
+
+    public var isZero: Bool { flops == 0 && streamedBytes == 0 && gatheredBytes == 0 }
+
+    public static func + (a: ComputeWork, b: ComputeWork) -> ComputeWork {
+        ComputeWork(flops: a.flops + b.flops, streamedBytes: a.streamedBytes + b.streamedBytes, gatheredBytes: a.gatheredBytes + b.gatheredBytes)
+    }
+}
+
+/// Per-device roofline: a task takes as long as its slower resource, arithmetic or memory.
+///
+///     seconds = max(flops / (peak(precision) · denseEfficiency),
+///                   streamed / (memoryBandwidth · memoryEfficiency) + gathered / (memoryBandwidth · gatherEfficiency))
+///
+/// Streamed and gathered bytes add up because they share the same HBM; arithmetic overlaps with
+/// memory traffic, as it does inside a well-pipelined kernel. What is left out: kernel launch
+/// latency (a few µs per kernel, which dominates tiny batches), cache reuse, and SM time taken by
+/// communication kernels running concurrently. The three efficiencies are **assumptions awaiting
+/// calibration** against measured runs; each default below says where it comes from.
+public struct ComputeModel: Sendable, Hashable {
+    /// Fraction of the tensor-core (or FP32) peak that dense layers reach. Default 0.6: cuBLAS
+    /// GEMMs at DLRM MLP shapes (batch 10³–10⁴, widths 256–4096) run at roughly 60–70 % of peak on
+    /// A100/H100 in NVIDIA's published GEMM benchmarks; smaller shapes do worse. The low end is
+    /// taken because the interaction's batched products are smaller than the MLPs' GEMMs.
+    public var denseEfficiency: Double
+    /// Fraction of HBM bandwidth that sequential streams reach. Default 0.8: STREAM-like kernels
+    /// (BabelStream triad) reach 80–90 % of the datasheet bandwidth on A100 and H100.
+    public var memoryEfficiency: Double
+    /// Fraction of HBM bandwidth that embedding gathers reach. Default 0.5: rows of 64–512 bytes
+    /// at random addresses waste part of each DRAM burst and defeat prefetching; FBGEMM's
+    /// table-batched embedding kernels are reported at about half the HBM bandwidth at these row sizes.
+    public var gatherEfficiency: Double
+
+    public init(denseEfficiency: Double = 0.6, memoryEfficiency: Double = 0.8, gatherEfficiency: Double = 0.5) {
+        self.denseEfficiency = denseEfficiency
+        self.memoryEfficiency = memoryEfficiency
+        self.gatherEfficiency = gatherEfficiency
+    }
+
+    /// Seconds `work` takes on a device of `model` computing in `precision`. Work without FLOPs
+    /// needs no peak, so a memory-only task never fails on a device that lists none.
+    public func seconds(_ work: ComputeWork, on model: AcceleratorModel, precision: NumericFormat) throws(SimulationError) -> Double {
+        let memory = work.streamedBytes / (model.memoryBandwidth * memoryEfficiency)
+            + work.gatheredBytes / (model.memoryBandwidth * gatherEfficiency)
+        guard work.flops > 0 else { return memory }
+        guard let format = Precision(rawValue: precision.rawValue), let peak = model.peak(format) else {
+            throw SimulationError(
+                "accelerator model '\(model.id)' lists no \(precision.rawValue) peak (nor a wider format to fall back on); add <peak precision=\"\(precision.rawValue)\" …/> to it or change the workload's compute precision")
+        }
+        return max(work.flops / (peak * denseEfficiency), memory)
+    }
+}

@@ -1,0 +1,139 @@
+import Workload
+
+/// One node of a training step's task graph.
+public struct StepTask: Sendable {
+    public enum Work: Sendable {
+        /// Work per rank (indexed by rank), on each GPU's compute stream.
+        case compute([ComputeWork])
+        /// A collective on the communication stream of its participants.
+        case communication(Collective)
+    }
+
+    public var name: String
+    public var work: Work
+    /// Tasks (indices into `StepPlan.tasks`, all earlier) that must finish first, on the same rank
+    /// for compute, on every participant for a collective.
+    public var dependencies: [Int]
+    /// Moves this batch's ids to the embedding owners. Under TorchRec's sparse-dist pipeline it
+    /// carries the *next* batch's ids instead, so nothing in the step waits for it.
+    public var isInputDistribution: Bool
+
+    public var isCommunication: Bool {
+        if case .communication = work { return true }
+        return false
+    }
+}
+
+/// A rank worth a track of its own in timelines, with why.
+public struct LabelledRank: Sendable, Hashable {
+    public var rank: Int32
+    public var label: String
+
+    public init(rank: Int32, label: String) {
+        self.rank = rank
+        self.label = label
+    }
+}
+
+/// One training step of one layout as a DAG of compute and communication tasks, in issue order:
+/// each GPU runs its compute tasks in this order on one stream and its collectives in this
+/// order on another, as PyTorch does with its default and NCCL streams.
+public struct StepPlan: Sendable {
+    /// One line naming the layout, e.g. "flat, table-wise sharding".
+    public var summary: String
+    public var rankCount: Int
+    public var globalBatch: Int
+    /// Format dense tasks compute in (picks the device peak).
+    public var computePrecision: NumericFormat
+    public private(set) var tasks: [StepTask] = []
+    public var sharding: ShardingPlan
+    /// GPUs whose timelines explain the layout (besides rank 0 and the slowest, which the step model adds).
+    public var ranksOfInterest: [LabelledRank] = []
+    /// Facts about the plan a reader should know (defaults taken, approximations chosen).
+    public var notes: [String] = []
+
+    public init(summary: String, rankCount: Int, globalBatch: Int, computePrecision: NumericFormat, sharding: ShardingPlan) {
+        self.summary = summary
+        self.rankCount = rankCount
+        self.globalBatch = globalBatch
+        self.computePrecision = computePrecision
+        self.sharding = sharding
+    }
+
+    /// Completion of a stage: the tasks a successor must wait for. A stage that does no work is
+    /// left out of the graph and hands on its own dependencies, so skipping it loses no ordering.
+    public typealias Done = [Int]
+
+    /// Adds a compute task unless every rank's work is zero.
+    @discardableResult
+    public mutating func compute(_ name: String, _ work: [ComputeWork], after: Done...) -> Done {
+        let dependencies = Array(Set(after.joined())).sorted()
+        guard work.contains(where: { !$0.isZero }) else { return dependencies }
+        tasks.append(StepTask(name: name, work: .compute(work), dependencies: dependencies, isInputDistribution: false))
+        return [tasks.count - 1]
+    }
+
+    /// Adds a collective unless it moves no bytes.
+    @discardableResult
+    public mutating func communicate(_ name: String, _ collective: Collective, inputDistribution: Bool = false, after: Done...) -> Done {
+        let dependencies = Array(Set(after.joined())).sorted()
+        guard collective.movesData else { return dependencies }
+        tasks.append(StepTask(name: name, work: .communication(collective), dependencies: dependencies, isInputDistribution: inputDistribution))
+        return [tasks.count - 1]
+    }
+}
+
+extension Collective {
+    /// Whether any rank sends a byte: a group of two or more ranks with a non-zero buffer or traffic.
+    var movesData: Bool {
+        switch kind {
+        case .allToAll:
+            guard traffic.perPair > 0 else { return false }
+            return groups.contains { group in
+                let senders = group.filter { (traffic.sourceScale[$0] ?? 1) > 0 }
+                let receivers = group.filter { (traffic.destinationScale[$0] ?? 1) > 0 }
+                // Some sender must have a receiver other than itself.
+                return !senders.isEmpty && !receivers.isEmpty && !(senders.count == 1 && receivers == senders)
+            }
+        case .allReduce, .reduceScatter, .allGather, .pointToPoint:
+            return zip(groups, bufferBytes).contains { $0.count > 1 && $1 > 0 }
+        }
+    }
+}
+
+extension StepPlan {
+    /// Lays one training step out around a layout's sparse part, in issue order: bottom MLP forward
+    /// (it needs only dense features, so it overlaps the embedding fetch), the layout's sparse
+    /// forward, interaction + top MLP forward and backward, bottom MLP backward (issued before
+    /// the sparse backward, whose first task waits on the network), the sparse backward, and one
+    /// all-reduce of the data-parallel gradients. DDP's bucketed all-reduce, which starts on the
+    /// top layers' gradients while lower layers still compute, is modelled as that single
+    /// all-reduce after the dense backward: pessimistic when the dense gradients are large.
+    mutating func addTrainingStep(
+        dense: DenseArchitecture, batch: Int, gradientFormat: NumericFormat, allReduce: AllReduceAlgorithm,
+        sparseForward: (inout StepPlan) -> Done,
+        sparseBackward: (inout StepPlan, _ embeddingGradientsReady: Done) -> Void
+    ) {
+        let count = rankCount
+        let everyRank = { (work: ComputeWork) in [ComputeWork](repeating: work, count: count) }
+        let bottom = compute("bottom MLP forward", everyRank(dense.bottomWork(batch: batch, .forward)))
+        let embeddings = sparseForward(&self)
+        let over = compute("interaction + top MLP forward", everyRank(dense.overArchWork(batch: batch, .forward)), after: embeddings, bottom)
+        let overBackward = compute("interaction + top MLP backward", everyRank(dense.overArchWork(batch: batch, .backward)), after: over)
+        let bottomBackward = compute("bottom MLP backward", everyRank(dense.bottomWork(batch: batch, .backward)), after: overBackward)
+        sparseBackward(&self, overBackward)
+        communicate(
+            "dense gradient all-reduce",
+            Collective(kind: .allReduce(allReduce), groups: [Array(0..<Int32(count))], bufferBytes: [dense.parameterCount * gradientFormat.bytes]),
+            after: bottomBackward, overBackward)
+    }
+
+    /// A named collective of a layout's sparse part, built before it is placed in the graph.
+    typealias Stage = (name: String, collective: Collective)
+
+    /// Scales by rank as the sparse dictionaries of `AllToAllTraffic` want them (every rank listed,
+    /// zeros included, since a missing rank scales by 1).
+    static func scales(_ values: [Double]) -> [Int32: Double] {
+        Dictionary(uniqueKeysWithValues: values.enumerated().map { (Int32($0.offset), $0.element) })
+    }
+}

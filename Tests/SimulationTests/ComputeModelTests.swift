@@ -1,0 +1,42 @@
+import Testing
+import Topology
+import Workload
+
+@testable import Simulation
+
+/// Roofline cases on a device with 100 TFLOP/s fp32 and 1 TB/s of memory bandwidth.
+@Suite struct ComputeModelTests {
+    static func device() throws -> AcceleratorModel {
+        let cluster = try StepFixtures.cluster(hosts: 1, gpusPerHost: 1)
+        return try #require(cluster.model(of: cluster.accelerators[0]))
+    }
+
+    @Test func arithmeticBoundWorkTakesFlopsOverEffectivePeak() throws {
+        let model = ComputeModel(denseEfficiency: 0.5, memoryEfficiency: 0.8, gatherEfficiency: 0.5)
+        let seconds = try model.seconds(ComputeWork(flops: 1e12, streamedBytes: 1e6), on: Self.device(), precision: .fp32)
+        #expect(abs(seconds - 1e12 / 50e12) < 1e-15)
+    }
+
+    @Test func memoryBoundWorkTakesBytesOverEffectiveBandwidth() throws {
+        let model = ComputeModel(denseEfficiency: 0.5, memoryEfficiency: 0.8, gatherEfficiency: 0.5)
+        let seconds = try model.seconds(ComputeWork(flops: 1e6, streamedBytes: 1e9), on: Self.device(), precision: .fp32)
+        #expect(abs(seconds - 1e9 / 0.8e12) < 1e-15)
+    }
+
+    @Test func gathersRunAtTheirOwnEfficiencyAndShareMemoryWithStreams() throws {
+        let model = ComputeModel(denseEfficiency: 0.5, memoryEfficiency: 0.8, gatherEfficiency: 0.4)
+        let device = try Self.device()
+        let gather = try model.seconds(ComputeWork(gatheredBytes: 1e9), on: device, precision: .fp32)
+        #expect(abs(gather - 1e9 / 0.4e12) < 1e-15)
+        let both = try model.seconds(ComputeWork(streamedBytes: 1e9, gatheredBytes: 1e9), on: device, precision: .fp32)
+        #expect(abs(both - (1e9 / 0.8e12 + 1e9 / 0.4e12)) < 1e-15)
+    }
+
+    @Test func aPrecisionTheDeviceLacksIsAnErrorOnlyWhenThereAreFlops() throws {
+        let device = try Self.device()  // lists fp32 only; bf16 falls back to fp16, which it lacks too
+        #expect(throws: SimulationError.self) { try ComputeModel().seconds(ComputeWork(flops: 1), on: device, precision: .bf16) }
+        #expect(try ComputeModel().seconds(ComputeWork(gatheredBytes: 1e6), on: device, precision: .bf16) > 0)
+        // tf32 falls back to the fp32 peak.
+        #expect(try ComputeModel(denseEfficiency: 1).seconds(ComputeWork(flops: 1e14), on: device, precision: .tf32) == 1)
+    }
+}
