@@ -16,13 +16,14 @@ import Topology
 /// Time: the most loaded arc's load over its bandwidth, plus the longest path latency. This equals
 /// the max-min fair completion time whenever the most loaded arc stays busy until the end, as it does
 /// for the all-to-alls of a training step (tests compare against `ExactCommunicationModel`).
-/// Rings, trees and point-to-point transfers have O(ranks) flows per step and go to the exact model.
+/// Rings, trees and point-to-point transfers (O(ranks) flows per step) are costed the same way per
+/// flow: host profiles at the ends, even shares of the fabric between; a flow drains when the most
+/// loaded arc on its way does.
 ///
 /// Requires a homogeneous hierarchy (every domain of a level built from the same template);
 /// `init` throws otherwise, and the caller can use the exact model.
 public struct AggregatedCommunicationModel: CommunicationModel {
     public let cluster: Cluster
-    private let exact: ExactCommunicationModel
     private let router: Router
     /// Level index of the innermost domain of the accelerators (usually "host"), and its depth chain.
     private let hostLevel: Int
@@ -30,7 +31,7 @@ public struct AggregatedCommunicationModel: CommunicationModel {
     private let chain: [Int]
     /// Links between two devices (both orders), for translating arcs between identical domains.
     private let linksBetween: [Int64: [Int32]]
-    /// Arcs leaving (and entering) each domain's subtree.
+    /// Arcs leaving (and entering) each domain's subtree, except those starting (ending) inside a host.
     private let uplinks: [Int32: [Int32]]
     private let downlinks: [Int32: [Int32]]
     /// Egress and ingress profiles of each accelerator position in the first host, per depth of the LCA.
@@ -48,7 +49,6 @@ public struct AggregatedCommunicationModel: CommunicationModel {
 
     public init(cluster: Cluster) throws {
         self.cluster = cluster
-        exact = ExactCommunicationModel(cluster: cluster)
         let router = Router(cluster: cluster)
         self.router = router
         let firstHost = cluster.devices[Int(cluster.accelerators[0])].domain
@@ -100,8 +100,18 @@ public struct AggregatedCommunicationModel: CommunicationModel {
             }
         }
         linksBetween = pairs
-        uplinks = up
-        downlinks = down
+        // Arcs starting inside a host are counted by the host profiles; the rest are the fabric's.
+        let hostLevelIndex = cluster.domains[Int(firstHost)].level
+        func startsInHost(_ arc: Int32) -> Bool {
+            var domain = cluster.devices[Int(cluster.tail(of: arc))].domain
+            while domain >= 0 {
+                if cluster.domains[Int(domain)].level == hostLevelIndex { return true }
+                domain = cluster.domains[Int(domain)].parent
+            }
+            return false
+        }
+        uplinks = up.mapValues { $0.filter { !startsInHost($0) } }
+        downlinks = down.mapValues { $0.filter { !startsInHost($0 ^ 1) } }
 
         // Representative routes: from position r of the first host to a rank whose lowest common
         // domain with it is at each depth, and back.
@@ -153,7 +163,12 @@ public struct AggregatedCommunicationModel: CommunicationModel {
     private static func key(_ a: Int32, _ b: Int32) -> Int64 { Int64(min(a, b)) << 32 | Int64(max(a, b)) }
 
     public func simulate(_ collective: Collective) throws -> CollectiveResult {
-        guard case .allToAll = collective.kind else { return try exact.simulate(collective) }
+        guard case .allToAll = collective.kind else {
+            var tally = TrafficTally(cluster: cluster, participants: Set(collective.groups.joined()).count)
+            var hostRoutes: [Int64: Route] = [:]
+            for phase in try FlowPhase.phases(of: collective, on: cluster) { try cost(phase, into: &tally, hostRoutes: &hostRoutes) }
+            return tally.result
+        }
         var load: [Int32: Double] = [:]
         var levelBytes: [String: Double] = [:]
         var participants = 0
@@ -181,19 +196,9 @@ public struct AggregatedCommunicationModel: CommunicationModel {
             for (index, rank) in group.enumerated() { byHost[chains[index][hostDepth], default: []].append(rank) }
             var hostRoutes: [Int64: Route] = [:]
             for (host, members) in byHost where members.count > 1 {
-                let base = cluster.domains[Int(host)].accelerators.lowerBound
-                let firstBase = cluster.domains[Int(firstHost)].accelerators.lowerBound
                 for source in members {
                     for destination in members where destination != source {
-                        let key = Int64(source - base) << 32 | Int64(destination - base)
-                        let route: Route
-                        if let cached = hostRoutes[key] {
-                            route = cached
-                        } else {
-                            route = try router.route(
-                                fromRank: firstBase + (source - base), toRank: firstBase + (destination - base))
-                            hostRoutes[key] = route
-                        }
+                        let route = try hostRoute(from: source, to: destination, in: host, cache: &hostRoutes)
                         let bytes = traffic.bytes(from: source, to: destination)
                         for item in route.arcs { load[translate(item.arc, to: host)!, default: 0] += bytes * item.share }
                         slowestLatency = max(slowestLatency, route.latency)
@@ -239,8 +244,8 @@ public struct AggregatedCommunicationModel: CommunicationModel {
                     let outside = (destinationSum[0] ?? 0) - (destinationSum[domain] ?? 0)
                     let leaving = traffic.perPair * sent * outside
                     let arriving = traffic.perPair * (destinationSum[domain] ?? 0) * ((sourceSum[0] ?? 0) - sent)
-                    let arcsUp = (uplinks[domain] ?? []).filter { !isHostUplink($0) }
-                    let arcsDown = (downlinks[domain] ?? []).filter { !isHostUplink($0 ^ 1) }
+                    let arcsUp = uplinks[domain] ?? []
+                    let arcsDown = downlinks[domain] ?? []
                     for arc in arcsUp where leaving > 0 { load[arc, default: 0] += leaving / Double(arcsUp.count) }
                     for arc in arcsDown where arriving > 0 { load[arc, default: 0] += arriving / Double(arcsDown.count) }
                 }
@@ -255,14 +260,66 @@ public struct AggregatedCommunicationModel: CommunicationModel {
         return CollectiveResult(seconds: seconds, bytesPerRankByLevel: perRank, arcBytes: load)
     }
 
-    /// Whether an arc starts inside a host (then the host profiles already count it).
-    private func isHostUplink(_ arc: Int32) -> Bool {
-        var domain = cluster.devices[Int(cluster.tail(of: arc))].domain
-        while domain >= 0 {
-            if cluster.domains[Int(domain)].level == hostLevel { return true }
-            domain = cluster.domains[Int(domain)].parent
+    /// The route between two ranks of `host`, routed between the same positions of the first host
+    /// (untranslated: its arcs are in the first host's frame).
+    private func hostRoute(from source: Int32, to destination: Int32, in host: Int32, cache: inout [Int64: Route]) throws -> Route {
+        let base = cluster.domains[Int(host)].accelerators.lowerBound
+        let key = Int64(source - base) << 32 | Int64(destination - base)
+        if let cached = cache[key] { return cached }
+        let firstBase = cluster.domains[Int(firstHost)].accelerators.lowerBound
+        let route = try router.route(fromRank: firstBase + (source - base), toRank: firstBase + (destination - base))
+        cache[key] = route
+        return route
+    }
+
+    /// The arcs, with shares, that traffic from rank `source` to rank `destination` loads, and its
+    /// latency: host profiles for the ends, even shares of every domain's uplinks and downlinks between.
+    private func virtualRoute(from source: Int32, to destination: Int32, cache: inout [Int64: Route]) throws -> (arcs: [ArcShare], latency: Double) {
+        let from = Array(cluster.enclosingDomains(of: cluster.accelerators[Int(source)]).reversed())
+        let to = Array(cluster.enclosingDomains(of: cluster.accelerators[Int(destination)]).reversed())
+        let hostDepth = chain.count - 1
+        let sourceHost = from[hostDepth]
+        let destinationHost = to[hostDepth]
+        if sourceHost == destinationHost {
+            let route = try hostRoute(from: source, to: destination, in: sourceHost, cache: &cache)
+            return (route.arcs.map { ArcShare(arc: translate($0.arc, to: sourceHost)!, share: $0.share) }, route.latency)
         }
-        return false
+        var depth = 0
+        while depth + 1 < hostDepth && from[depth + 1] == to[depth + 1] { depth += 1 }
+        let sourcePosition = Int(source - cluster.domains[Int(sourceHost)].accelerators.lowerBound)
+        let destinationPosition = Int(destination - cluster.domains[Int(destinationHost)].accelerators.lowerBound)
+        var arcs = egress[sourcePosition][depth].map { ArcShare(arc: translate($0.arc, to: sourceHost)!, share: $0.share) }
+        arcs += ingress[destinationPosition][depth].map { ArcShare(arc: translate($0.arc, to: destinationHost)!, share: $0.share) }
+        for level in (depth + 1)..<hostDepth {
+            let up = uplinks[from[level]] ?? []
+            arcs += up.map { ArcShare(arc: $0, share: 1 / Double(up.count)) }
+            let down = downlinks[to[level]] ?? []
+            arcs += down.map { ArcShare(arc: $0, share: 1 / Double(down.count)) }
+        }
+        return (arcs, latencyByDepth[depth])
+    }
+
+    /// Times one phase: each flow drains when the most loaded arc on its way does (all flows of the
+    /// phase load the arcs together); its repetitions multiply that.
+    private func cost(_ phase: FlowPhase, into tally: inout TrafficTally, hostRoutes: inout [Int64: Route]) throws {
+        guard !phase.flows.isEmpty else { return }
+        var load: [Int32: Double] = [:]
+        var routes: [(arcs: [ArcShare], latency: Double)] = []
+        routes.reserveCapacity(phase.flows.count)
+        for (index, flow) in phase.flows.enumerated() {
+            let route = try virtualRoute(from: phase.ranks[index].source, to: phase.ranks[index].destination, cache: &hostRoutes)
+            for item in route.arcs { load[item.arc, default: 0] += flow.bytes * item.share }
+            tally.add(bytes: flow.bytes * phase.repetitions[index], from: flow.source, to: flow.destination, arcs: route.arcs)
+            routes.append(route)
+        }
+        var slowest = 0.0
+        var longestLatency = 0.0
+        for (index, route) in routes.enumerated() where phase.flows[index].bytes > 0 {
+            let drain = route.arcs.reduce(0.0) { max($0, (load[$1.arc] ?? 0) / cluster.links[Int($1.arc >> 1)].bandwidth) }
+            slowest = max(slowest, (drain + route.latency) * phase.repetitions[index])
+            longestLatency = max(longestLatency, route.latency)
+        }
+        tally.seconds += slowest + 2 * Double(phase.treeDepth) * longestLatency
     }
 
     /// The arc in `host`'s frame that corresponds to `arc` in the first host's frame: every end is

@@ -4,6 +4,11 @@ public struct ArcShare: Sendable, Hashable {
     public let arc: Int32
     /// Fraction of the flow on this arc, in (0, 1].
     public let share: Double
+
+    public init(arc: Int32, share: Double) {
+        self.arc = arc
+        self.share = share
+    }
 }
 
 /// How traffic from one device to another travels: every equal-cost path, with ECMP shares.

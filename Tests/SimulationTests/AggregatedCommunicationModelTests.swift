@@ -78,12 +78,34 @@ import Topology
         }
     }
 
-    @Test func otherCollectivesGoToTheExactModel() throws {
+    static let collectives: [(String, Collective)] = {
+        let all = (0..<Int32(32)).map { $0 }
+        let peers = (0..<Int32(4)).map { local in (0..<Int32(8)).map { $0 * 4 + local } }
+        return [
+            ("ring all-reduce", Collective(kind: .allReduce(.ring), groups: [all], bufferBytes: [8e6])),
+            ("hierarchical all-reduce", Collective(kind: .allReduce(.hierarchical(level: "host")), groups: [all], bufferBytes: [8e6])),
+            ("rack-level hierarchical all-reduce", Collective(kind: .allReduce(.hierarchical(level: "rack")), groups: [all], bufferBytes: [8e6])),
+            ("tree all-reduce", Collective(kind: .allReduce(.tree), groups: [all], bufferBytes: [8e6])),
+            ("peer reduce-scatter", Collective(kind: .reduceScatter, groups: peers, bufferBytes: [4e6, 4e6, 4e6, 4e6])),
+            ("all-gather in hosts", Collective(kind: .allGather, groups: (0..<Int32(8)).map { h in (0..<Int32(4)).map { h * 4 + $0 } }, bufferBytes: Array(repeating: 2e6, count: 8))),
+            ("point-to-point", Collective(kind: .pointToPoint, groups: [[0, 31], [5, 6], [12, 20]], bufferBytes: [1e6, 2e6, 3e6])),
+        ]
+    }()
+
+    @Test(arguments: 0..<7)
+    func ringsTreesAndTransfersMatchTheExactModel(index: Int) throws {
         let cluster = try Self.cluster()
-        let collective = Collective(kind: .allReduce(.ring), groups: [(0..<Int32(32)).map { $0 }], bufferBytes: [8e6])
+        let (name, collective) = Self.collectives[index]
         let exact = try ExactCommunicationModel(cluster: cluster).simulate(collective)
         let aggregated = try AggregatedCommunicationModel(cluster: cluster).simulate(collective)
-        #expect(exact.seconds == aggregated.seconds)
+        for (arc, bytes) in exact.arcBytes {
+            #expect(abs((aggregated.arcBytes[arc] ?? 0) - bytes) <= 1e-9 * bytes, "\(name): arc \(arc)")
+        }
+        #expect(Set(exact.arcBytes.keys) == Set(aggregated.arcBytes.keys), "\(name)")
+        for (level, bytes) in exact.bytesPerRankByLevel {
+            #expect(abs((aggregated.bytesPerRankByLevel[level] ?? 0) - bytes) <= 1e-9 * bytes, "\(name): level \(level)")
+        }
+        #expect(abs(aggregated.seconds - exact.seconds) <= 0.01 * exact.seconds, "\(name): \(aggregated.seconds) vs \(exact.seconds)")
     }
 
     @Test func switchTiersInsideOneLevelAreRefused() throws {
