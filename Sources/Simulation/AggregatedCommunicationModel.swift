@@ -121,21 +121,33 @@ public struct AggregatedCommunicationModel: CommunicationModel {
         var ingress = egress
         var latency = [Double](repeating: 0, count: self.chain.count)
         let ancestors = Array(cluster.enclosingDomains(of: cluster.accelerators[Int(hostRanks.lowerBound)]).reversed())
+        let positions = (0..<hostRanks.count).map { cluster.accelerators[Int(hostRanks.lowerBound) + $0] }
+        // A far end per depth: a rank in another child of that ancestor than the one holding the
+        // first host. Egress inside the host depends only on the source's position and ingress
+        // only on the destination's, so one far end per depth serves every position.
+        var farEnds: [Int: Int32] = [:]
         for depth in 0..<(self.chain.count - 1) {
-            // A rank in the next child of the depth-`depth` ancestor after the one holding the first host.
-            let ancestor = ancestors[depth]
             let ownChild = ancestors[depth + 1]
-            guard let sibling = cluster.children(of: ancestor).first(where: {
+            if let sibling = cluster.children(of: ancestors[depth]).first(where: {
                 $0 != ownChild && !cluster.domains[Int($0)].accelerators.isEmpty
-            }) else { continue }
-            for position in 0..<hostRanks.count {
-                let source = cluster.accelerators[Int(hostRanks.lowerBound) + position]
-                let target = cluster.accelerators[Int(cluster.domains[Int(sibling)].accelerators.lowerBound) + position]
-                let out = try router.route(from: source, to: target)
-                let back = try router.route(from: target, to: source)
-                egress[position][depth] = out.arcs.filter { hostDevices.contains(cluster.tail(of: $0.arc)) }
-                ingress[position][depth] = back.arcs.filter { hostDevices.contains(cluster.head(of: $0.arc)) }
-                latency[depth] = max(latency[depth], out.latency, back.latency)
+            }) {
+                farEnds[depth] = cluster.accelerators[Int(cluster.domains[Int(sibling)].accelerators.lowerBound)]
+            }
+        }
+        let depths = farEnds.keys.sorted()
+        // One Dijkstra per position (out) and one per far end (back).
+        for (position, source) in positions.enumerated() {
+            let routes = try router.routes(from: source, to: depths.map { farEnds[$0]! })
+            for (depth, route) in zip(depths, routes) {
+                egress[position][depth] = route.arcs.filter { hostDevices.contains(cluster.tail(of: $0.arc)) }
+                latency[depth] = max(latency[depth], route.latency)
+            }
+        }
+        for depth in depths {
+            let routes = try router.routes(from: farEnds[depth]!, to: positions)
+            for (position, route) in routes.enumerated() {
+                ingress[position][depth] = route.arcs.filter { hostDevices.contains(cluster.head(of: $0.arc)) }
+                latency[depth] = max(latency[depth], route.latency)
             }
         }
         self.egress = egress
