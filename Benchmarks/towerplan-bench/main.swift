@@ -5,6 +5,7 @@
 import Foundation
 import Simulation
 import Topology
+import Workload
 
 /// `text` left-aligned in `width` columns (String(format:) does not pad %@).
 func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
@@ -85,6 +86,51 @@ case "aggregated":
             print(pad(preset, 22) + String(format: " %6d  %@ %10.6f   %12.6f   %7.4f   %8.2f s   %8.3f s", ranks.count,
                 pad(name, 13) as NSString, slow?.seconds ?? .nan, fast?.seconds ?? 0, (fast?.seconds ?? 0) / (slow?.seconds ?? .nan), slowWall, fastWall))
         }
+    }
+case "simulate":
+    // One training step (MLPerf DLRM and prod-512), flat and SPTT, on every preset, from load to result; the
+    // 8-GPU row is a single Grand Teton host (the preset's template, imported).
+    let single = FileManager.default.temporaryDirectory.appendingPathComponent("towerplan-bench-8gpu.xml")
+    try """
+        <cluster name="grand-teton-h100-8"><import href="\(root.path)/topologies/grand-teton-h100-512.xml"/>
+        <fabric><host template="grand-teton"/></fabric></cluster>
+        """.write(to: single, atomically: true, encoding: .utf8)
+    for workloadName in ["dlrm-criteo-terabyte", "prod-512"] {
+    let workloadPath = root.appendingPathComponent("workloads/\(workloadName).xml").path
+    print("\n\(workloadName)")
+    print("cluster                 GPUs   flat: step (simulated)  wall     sptt: step (simulated)  wall     model")
+    for path in [single.path] + presets.map({ root.appendingPathComponent("topologies/\($0).xml").path }) {
+        var row = ""
+        var name = ""
+        var gpus = 0
+        var modelName = ""
+        for layout in ["flat", "sptt"] {
+            var result: StepResult?
+            var failure: String?
+            let wall = try seconds {
+                let cluster = try ClusterLoader.load(path: path)
+                let workload = try WorkloadLoader.load(path: workloadPath)
+                name = cluster.name
+                gpus = cluster.accelerators.count
+                do {
+                    let plan = layout == "flat"
+                        ? try FlatLayout(sharding: .tableWise).plan(workload: workload, cluster: cluster)
+                        : try SPTTLayout(towerLevel: nil, towerCount: nil, intraDomain: .rowWise).plan(workload: workload, cluster: cluster)
+                    let communication = AggregatedCommunicationModel.best(for: cluster)
+                    modelName = communication is AggregatedCommunicationModel ? "aggregated" : "exact"
+                    result = try StepModel(communication: communication).simulate(plan)
+                } catch {
+                    failure = "does not fit"
+                }
+            }
+            if let failure {
+                row += "   " + pad(failure, 25)
+            } else {
+                row += String(format: "   %12.2f ms  %8.3f s", (result?.stepSeconds ?? 0) * 1e3, wall)
+            }
+        }
+        print(pad(name, 22) + String(format: " %6d", gpus) + row + "     " + modelName)
+    }
     }
 case "debug":
     let cluster = try ClusterLoader.load(path: root.appendingPathComponent("topologies/grand-teton-h100-512.xml").path)

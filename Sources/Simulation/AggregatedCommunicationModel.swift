@@ -29,8 +29,14 @@ public struct AggregatedCommunicationModel: CommunicationModel {
     private let hostLevel: Int
     /// Ancestors of each level along the chain root → host (levels[depth]).
     private let chain: [Int]
-    /// Links between two devices (both orders), for translating arcs between identical domains.
+    /// Links between two devices (both orders), to move links created above the hosts.
     private let linksBetween: [Int64: [Int32]]
+    /// Lowest domain containing each link's two ends: the domain whose expansion created it.
+    private let linkDomain: [Int32]
+    /// First link created inside each domain's subtree. Identical domains create their links in the
+    /// same order, so a link moves between them by the difference of their first links.
+    private let linkStart: [Int32]
+
     /// Arcs leaving (and entering) each domain's subtree, except those starting (ending) inside a host.
     private let uplinks: [Int32: [Int32]]
     private let downlinks: [Int32: [Int32]]
@@ -100,6 +106,16 @@ public struct AggregatedCommunicationModel: CommunicationModel {
             }
         }
         linksBetween = pairs
+        let linkDomain = cluster.links.map { cluster.lowestCommonDomain($0.a, $0.b) }
+        var linkStart = [Int32](repeating: .max, count: cluster.domains.count)
+        for (index, domain) in linkDomain.enumerated() { linkStart[Int(domain)] = min(linkStart[Int(domain)], Int32(index)) }
+        // Children come after their parent in preorder: fold subtree minima upwards.
+        for index in cluster.domains.indices.dropFirst().reversed() {
+            let parent = Int(cluster.domains[index].parent)
+            linkStart[parent] = min(linkStart[parent], linkStart[index])
+        }
+        self.linkDomain = linkDomain
+        self.linkStart = linkStart
         // Arcs starting inside a host are counted by the host profiles; the rest are the fabric's.
         let hostLevelIndex = cluster.domains[Int(firstHost)].level
         func startsInHost(_ arc: Int32) -> Bool {
@@ -158,7 +174,7 @@ public struct AggregatedCommunicationModel: CommunicationModel {
         for host in cluster.domains.indices where cluster.domains[host].level == hostLevel && host != Int(firstHost) {
             for profile in egress + ingress {
                 for arcs in profile {
-                    for item in arcs where translate(item.arc, to: Int32(host)) == nil {
+                    for item in arcs where !translates(item.arc, to: Int32(host)) {
                         throw NotSymmetricError(
                             reason: "\(cluster.path(ofDomain: Int32(host))) is wired differently from the first host")
                     }
@@ -172,8 +188,6 @@ public struct AggregatedCommunicationModel: CommunicationModel {
         (try? AggregatedCommunicationModel(cluster: cluster)) ?? ExactCommunicationModel(cluster: cluster)
     }
 
-    private static func key(_ a: Int32, _ b: Int32) -> Int64 { Int64(min(a, b)) << 32 | Int64(max(a, b)) }
-
     public func simulate(_ collective: Collective) throws -> CollectiveResult {
         guard case .allToAll = collective.kind else {
             var tally = TrafficTally(cluster: cluster, participants: Set(collective.groups.joined()).count)
@@ -181,38 +195,40 @@ public struct AggregatedCommunicationModel: CommunicationModel {
             for phase in try FlowPhase.phases(of: collective, on: cluster) { try cost(phase, into: &tally, hostRoutes: &hostRoutes) }
             return tally.result
         }
-        var load: [Int32: Double] = [:]
+        var load = ArcLoads(arcCount: 2 * cluster.links.count)
         var levelBytes: [String: Double] = [:]
         var participants = 0
         var slowestLatency = 0.0
         let depthCount = chain.count
         let hostDepth = depthCount - 1
+        var sourceSum = [Double](repeating: 0, count: cluster.domains.count)
+        var destinationSum = [Double](repeating: 0, count: cluster.domains.count)
+        var hostRoutes: [Int64: Route] = [:]
         for group in collective.groups where group.count > 1 {
             participants += group.count
             let traffic = collective.traffic
             // Σ s and Σ t per domain on every rank's ancestor chain.
-            var sourceSum: [Int32: Double] = [:]
-            var destinationSum: [Int32: Double] = [:]
             var chains: [[Int32]] = []
             chains.reserveCapacity(group.count)
+            var touched: [Int32] = []
             for rank in group {
                 let ancestors = Array(cluster.enclosingDomains(of: cluster.accelerators[Int(rank)]).reversed())
                 chains.append(ancestors)
                 for domain in ancestors {
-                    sourceSum[domain, default: 0] += traffic.sourceScale[rank] ?? 1
-                    destinationSum[domain, default: 0] += traffic.destinationScale[rank] ?? 1
+                    if sourceSum[Int(domain)] == 0 && destinationSum[Int(domain)] == 0 { touched.append(domain) }
+                    sourceSum[Int(domain)] += traffic.sourceScale[rank] ?? 1
+                    destinationSum[Int(domain)] += traffic.destinationScale[rank] ?? 1
                 }
             }
             // Pairs inside one host: routed once in the first host, by position, and translated.
             var byHost: [Int32: [Int32]] = [:]
             for (index, rank) in group.enumerated() { byHost[chains[index][hostDepth], default: []].append(rank) }
-            var hostRoutes: [Int64: Route] = [:]
             for (host, members) in byHost where members.count > 1 {
                 for source in members {
                     for destination in members where destination != source {
                         let route = try hostRoute(from: source, to: destination, in: host, cache: &hostRoutes)
                         let bytes = traffic.bytes(from: source, to: destination)
-                        for item in route.arcs { load[translate(item.arc, to: host)!, default: 0] += bytes * item.share }
+                        for item in route.arcs { load.add(bytes * item.share, to: translate(item.arc, to: host)) }
                         slowestLatency = max(slowestLatency, route.latency)
                     }
                 }
@@ -227,13 +243,10 @@ public struct AggregatedCommunicationModel: CommunicationModel {
                 for depth in 0..<hostDepth {
                     // Partners with the lowest common domain at this depth: inside ancestor[depth], outside ancestor[depth+1].
                     let outgoing = traffic.perPair * s
-                        * ((destinationSum[ancestors[depth]] ?? 0) - (destinationSum[ancestors[depth + 1]] ?? 0))
-                    let incoming = traffic.perPair * t
-                        * ((sourceSum[ancestors[depth]] ?? 0) - (sourceSum[ancestors[depth + 1]] ?? 0))
+                        * (destinationSum[Int(ancestors[depth])] - destinationSum[Int(ancestors[depth + 1])])
+                    let incoming = traffic.perPair * t * (sourceSum[Int(ancestors[depth])] - sourceSum[Int(ancestors[depth + 1])])
                     if outgoing > 0 {
-                        for item in egress[position][depth] {
-                            load[translate(item.arc, to: host)!, default: 0] += outgoing * item.share
-                        }
+                        for item in egress[position][depth] { load.add(outgoing * item.share, to: translate(item.arc, to: host)) }
                         // Levels crossed: every level below this depth.
                         for crossed in (depth + 1)..<depthCount {
                             levelBytes[cluster.levels[chain[crossed]].name, default: 0] += outgoing
@@ -241,35 +254,38 @@ public struct AggregatedCommunicationModel: CommunicationModel {
                         slowestLatency = max(slowestLatency, latencyByDepth[depth])
                     }
                     if incoming > 0 {
-                        for item in ingress[position][depth] {
-                            load[translate(item.arc, to: host)!, default: 0] += incoming * item.share
-                        }
+                        for item in ingress[position][depth] { load.add(incoming * item.share, to: translate(item.arc, to: host)) }
                     }
                 }
             }
             // Intra-host pairs cross no level: nothing to add to levelBytes.
             // Above the host: what leaves a domain spreads evenly over its uplinks, what enters over its downlinks.
-            for depth in 1..<hostDepth {
-                let level = chain[depth]
-                for (domain, sent) in sourceSum where cluster.domains[Int(domain)].level == level {
-                    // Traffic from this domain to the group members outside it.
-                    let outside = (destinationSum[0] ?? 0) - (destinationSum[domain] ?? 0)
-                    let leaving = traffic.perPair * sent * outside
-                    let arriving = traffic.perPair * (destinationSum[domain] ?? 0) * ((sourceSum[0] ?? 0) - sent)
-                    let arcsUp = uplinks[domain] ?? []
-                    let arcsDown = downlinks[domain] ?? []
-                    for arc in arcsUp where leaving > 0 { load[arc, default: 0] += leaving / Double(arcsUp.count) }
-                    for arc in arcsDown where arriving > 0 { load[arc, default: 0] += arriving / Double(arcsDown.count) }
+            let totalSent = sourceSum[0]
+            let totalReceived = destinationSum[0]
+            for domain in touched where domain > 0 && cluster.domains[Int(domain)].level != hostLevel {
+                let sent = sourceSum[Int(domain)]
+                let received = destinationSum[Int(domain)]
+                let leaving = traffic.perPair * sent * (totalReceived - received)
+                let arriving = traffic.perPair * received * (totalSent - sent)
+                if leaving > 0, let arcs = uplinks[domain], !arcs.isEmpty {
+                    for arc in arcs { load.add(leaving / Double(arcs.count), to: arc) }
                 }
+                if arriving > 0, let arcs = downlinks[domain], !arcs.isEmpty {
+                    for arc in arcs { load.add(arriving / Double(arcs.count), to: arc) }
+                }
+            }
+            for domain in touched {
+                sourceSum[Int(domain)] = 0
+                destinationSum[Int(domain)] = 0
             }
         }
         var seconds = 0.0
-        for (arc, bytes) in load {
-            seconds = max(seconds, bytes / cluster.links[Int(arc >> 1)].bandwidth)
+        for arc in load.touched {
+            seconds = max(seconds, load[arc] / cluster.links[Int(arc >> 1)].bandwidth)
         }
         if seconds > 0 { seconds += slowestLatency }
         let perRank = participants > 0 ? levelBytes.mapValues { $0 / Double(participants) } : [:]
-        return CollectiveResult(seconds: seconds, bytesPerRankByLevel: perRank, arcBytes: load)
+        return CollectiveResult(seconds: seconds, bytesPerRankByLevel: perRank, arcBytes: load.sparse)
     }
 
     /// The route between two ranks of `host`, routed between the same positions of the first host
@@ -294,14 +310,14 @@ public struct AggregatedCommunicationModel: CommunicationModel {
         let destinationHost = to[hostDepth]
         if sourceHost == destinationHost {
             let route = try hostRoute(from: source, to: destination, in: sourceHost, cache: &cache)
-            return (route.arcs.map { ArcShare(arc: translate($0.arc, to: sourceHost)!, share: $0.share) }, route.latency)
+            return (route.arcs.map { ArcShare(arc: translate($0.arc, to: sourceHost), share: $0.share) }, route.latency)
         }
         var depth = 0
         while depth + 1 < hostDepth && from[depth + 1] == to[depth + 1] { depth += 1 }
         let sourcePosition = Int(source - cluster.domains[Int(sourceHost)].accelerators.lowerBound)
         let destinationPosition = Int(destination - cluster.domains[Int(destinationHost)].accelerators.lowerBound)
-        var arcs = egress[sourcePosition][depth].map { ArcShare(arc: translate($0.arc, to: sourceHost)!, share: $0.share) }
-        arcs += ingress[destinationPosition][depth].map { ArcShare(arc: translate($0.arc, to: destinationHost)!, share: $0.share) }
+        var arcs = egress[sourcePosition][depth].map { ArcShare(arc: translate($0.arc, to: sourceHost), share: $0.share) }
+        arcs += ingress[destinationPosition][depth].map { ArcShare(arc: translate($0.arc, to: destinationHost), share: $0.share) }
         for level in (depth + 1)..<hostDepth {
             let up = uplinks[from[level]] ?? []
             arcs += up.map { ArcShare(arc: $0, share: 1 / Double(up.count)) }
@@ -315,39 +331,58 @@ public struct AggregatedCommunicationModel: CommunicationModel {
     /// phase load the arcs together); its repetitions multiply that.
     private func cost(_ phase: FlowPhase, into tally: inout TrafficTally, hostRoutes: inout [Int64: Route]) throws {
         guard !phase.flows.isEmpty else { return }
-        var load: [Int32: Double] = [:]
+        var load = ArcLoads(arcCount: 2 * cluster.links.count)
         var routes: [(arcs: [ArcShare], latency: Double)] = []
         routes.reserveCapacity(phase.flows.count)
         for (index, flow) in phase.flows.enumerated() {
             let route = try virtualRoute(from: phase.ranks[index].source, to: phase.ranks[index].destination, cache: &hostRoutes)
-            for item in route.arcs { load[item.arc, default: 0] += flow.bytes * item.share }
+            for item in route.arcs { load.add(flow.bytes * item.share, to: item.arc) }
             tally.add(bytes: flow.bytes * phase.repetitions[index], from: flow.source, to: flow.destination, arcs: route.arcs)
             routes.append(route)
         }
         var slowest = 0.0
         var longestLatency = 0.0
         for (index, route) in routes.enumerated() where phase.flows[index].bytes > 0 {
-            let drain = route.arcs.reduce(0.0) { max($0, (load[$1.arc] ?? 0) / cluster.links[Int($1.arc >> 1)].bandwidth) }
+            let drain = route.arcs.reduce(0.0) { max($0, load[$1.arc] / cluster.links[Int($1.arc >> 1)].bandwidth) }
             slowest = max(slowest, (drain + route.latency) * phase.repetitions[index])
             longestLatency = max(longestLatency, route.latency)
         }
         tally.seconds += slowest + 2 * Double(phase.treeDepth) * longestLatency
     }
 
-    /// The arc in `host`'s frame that corresponds to `arc` in the first host's frame: every end is
-    /// moved by the offset between the corresponding domains of the two hosts' ancestries.
-    private func translate(_ arc: Int32, to host: Int32) -> Int32? {
+    private static func key(_ a: Int32, _ b: Int32) -> Int64 { Int64(min(a, b)) << 32 | Int64(max(a, b)) }
+
+    /// The arc in `host`'s frame that corresponds to `arc` in the first host's frame.
+    ///
+    /// A link created inside the first host moves to the same place among `host`'s links (identical
+    /// domains create their links in the same order): O(1). A link created above the hosts (a NIC's
+    /// link to its ToR) depends on the host's position in its parent's wiring, so both ends move to
+    /// `host`'s frame and the link between them is looked up, keeping the order of parallel links.
+    private func translate(_ arc: Int32, to host: Int32) -> Int32 {
         if host == firstHost { return arc }
-        let link = cluster.links[Int(arc >> 1)]
-        let a = move(link.a, to: host)
-        let b = move(link.b, to: host)
-        // Parallel links keep their order among the links between the same two devices.
-        let original = linksBetween[Self.key(link.a, link.b)] ?? []
-        let ordinal = original.firstIndex(of: arc >> 1) ?? 0
-        guard let candidates = linksBetween[Self.key(a, b)], ordinal < candidates.count else { return nil }
+        let link = Int(arc >> 1)
+        let creator = linkDomain[link]
+        if cluster.domains[Int(firstHost)].subtree.contains(creator) {
+            let target = creator - firstHost + host
+            return 2 * (Int32(link) - linkStart[Int(creator)] + linkStart[Int(target)]) + (arc & 1)
+        }
+        let ends = cluster.links[link]
+        let a = move(ends.a, to: host)
+        let b = move(ends.b, to: host)
+        let ordinal = linksBetween[Self.key(ends.a, ends.b)]?.firstIndex(of: Int32(link)) ?? 0
+        guard let candidates = linksBetween[Self.key(a, b)], ordinal < candidates.count else { return -1 }
         let moved = candidates[ordinal]
         let forward = cluster.links[Int(moved)].a == (arc & 1 == 0 ? a : b)
         return 2 * moved + (forward ? 0 : 1)
+    }
+
+    /// Whether `translate` is right for this arc and host: the moved link joins the moved ends.
+    /// Checked once per host at set-up; false for hosts wired differently from the first.
+    private func translates(_ arc: Int32, to host: Int32) -> Bool {
+        let moved = translate(arc, to: host)
+        guard moved >= 0, Int(moved >> 1) < cluster.links.count else { return false }
+        return cluster.tail(of: moved) == move(cluster.tail(of: arc), to: host)
+            && cluster.head(of: moved) == move(cluster.head(of: arc), to: host)
     }
 
     /// `device`, seen from the first host, moved to the same place relative to `host`: found through

@@ -140,3 +140,26 @@ struct TrafficTally {
         return CollectiveResult(seconds: seconds, bytesPerRankByLevel: perRank, arcBytes: arcBytes)
     }
 }
+
+/// Bytes per arc in a dense array (adding is an index, not a hash), with the arcs touched listed
+/// so the sparse result costs only what was used.
+struct ArcLoads {
+    private(set) var bytes: [Double]
+    private(set) var touched: [Int32] = []
+
+    init(arcCount: Int) { bytes = [Double](repeating: 0, count: arcCount) }
+
+    @inline(__always) subscript(arc: Int32) -> Double { bytes[Int(arc)] }
+
+    @inline(__always) mutating func add(_ amount: Double, to arc: Int32) {
+        if bytes[Int(arc)] == 0 { touched.append(arc) }
+        bytes[Int(arc)] += amount
+    }
+
+    var sparse: [Int32: Double] {
+        var result: [Int32: Double] = [:]
+        result.reserveCapacity(touched.count)
+        for arc in touched where bytes[Int(arc)] != 0 { result[arc] = bytes[Int(arc)] }
+        return result
+    }
+}
