@@ -131,4 +131,28 @@ import Testing
         // GPUs 0–1 vs 2–3: 2 × 300 GB/s over the NVSwitch plus the 32 GB/s PCIe bridge.
         #expect(abs(host.bisectionBandwidth - 632e9) < 1)
     }
+
+    /// The DGX-1 hybrid cube-mesh is not a tree: GPU pairs with two NVLinks, one NVLink, or none.
+    @Test func dgx1CubeMeshRoutesOverNVLinkWhereItExists() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("topologies/dgx1-v100-128.xml").path
+        let cluster = try ClusterLoader.load(path: path)
+        let router = Router(cluster: cluster)
+        // 0–3: two NVLinks (parallel="2"), ECMP over both: 2 × 25 GB/s, one hop.
+        let doubled = try router.route(fromRank: 0, toRank: 3)
+        #expect(doubled.minimumHops == 1 && doubled.pathCount == 2 && doubled.bottleneckBandwidth == 50e9)
+        // 0–1: one NVLink.
+        let single = try router.route(fromRank: 0, toRank: 1)
+        #expect(single.minimumHops == 1 && single.bottleneckBandwidth == 25e9)
+        // 0–5: no NVLink; GPUs do not relay, so PCIe switch → CPU → QPI → CPU → PCIe switch.
+        let noLink = try router.route(fromRank: 0, toRank: 5)
+        #expect(noLink.minimumHops == 5)
+        let media = Set(noLink.arcs.compactMap { cluster.links[Int($0.arc >> 1)].medium })
+        #expect(media == ["pcie", "qpi"])
+        #expect(noLink.bottleneckBandwidth < 25e9)
+        // Across hosts: out through a NIC, over the InfiniBand fabric.
+        let remote = try router.route(fromRank: 0, toRank: 127)
+        #expect(cluster.levelsCrossed(between: cluster.accelerators[0], and: cluster.accelerators[127]).map(\.name) == ["host", "rack"])
+        #expect(remote.bottleneckBandwidth == 12.5e9)
+    }
 }
