@@ -104,7 +104,7 @@ struct Simulate: ParsableCommand {
             }
         }
         let report = SimulationReport(result: result, cluster: cluster, workload: model)
-        print(json ? try report.jsonText() : report.text)
+        print(json ? try jsonText(report) : report.text)
     }
 }
 
@@ -176,12 +176,6 @@ struct SimulationReport: Encodable {
         case criticalPath, bytesPerGpuByLevel, busiestLinks, notes
     }
 
-    func jsonText() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
 
     var text: String {
         var lines = [

@@ -51,13 +51,7 @@ struct TopoDraw: ParsableCommand {
     }
 
     func run() throws {
-        let cluster: Cluster
-        do {
-            cluster = try ClusterLoader.load(path: file)
-        } catch {
-            printError(error.description)
-            throw ExitCode(1)
-        }
+        let cluster = try loadClusterOrExit(file)
         let collapse: DiagramOptions.Collapse =
             switch layout {
             case .expanded: .expanded

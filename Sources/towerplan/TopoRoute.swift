@@ -28,13 +28,7 @@ struct TopoRoute: ParsableCommand {
     var json = false
 
     func run() throws {
-        let cluster: Cluster
-        do {
-            cluster = try ClusterLoader.load(path: file)
-        } catch {
-            printError(error.description)
-            throw ExitCode(1)
-        }
+        let cluster = try loadClusterOrExit(file)
         for (name, rank) in [("--from", from), ("--to", to)] where !(0..<cluster.accelerators.count).contains(rank) {
             printError("\(name) \(rank): the cluster has accelerators 0 to \(cluster.accelerators.count - 1)")
             throw ExitCode(1)
@@ -50,10 +44,7 @@ struct TopoRoute: ParsableCommand {
         }
         let report = RouteReport(cluster: cluster, route: route)
         if json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(try jsonText(report))
         } else {
             print(report.text)
         }

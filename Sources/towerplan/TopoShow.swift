@@ -24,16 +24,10 @@ struct TopoShow: ParsableCommand {
     var json = false
 
     func run() throws {
-        let cluster: Cluster
-        do {
-            cluster = try ClusterLoader.load(path: file)
-        } catch {
-            printError(error.description)
-            throw ExitCode(1)
-        }
+        let cluster = try loadClusterOrExit(file)
         let summary = ClusterReport(cluster: cluster)
         if json {
-            print(try summary.jsonText())
+            print(try jsonText(summary))
         } else {
             print(summary.table())
         }
@@ -99,12 +93,6 @@ struct ClusterReport: Encodable {
         }
     }
 
-    func jsonText() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
 
     func table() -> String {
         var lines: [String] = []
