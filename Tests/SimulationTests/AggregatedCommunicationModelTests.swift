@@ -150,4 +150,29 @@ import Topology
         #expect(abs(result.seconds - expected) / expected < 1e-3)
         #expect(abs(result.bytesPerRankByLevel["pod"]! - crossPod) < 1)
     }
+
+    /// The 512-GPU Grand Teton preset: per-arc loads of an uneven all-to-all and a hierarchical
+    /// all-reduce agree with the exact model (slow suite: the exact all-to-all has 261,632 flows).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["TOWERPLAN_SLOW_TESTS"] == "1"))
+    func grandTetonMatchesTheExactModel() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("topologies/grand-teton-h100-512.xml").path
+        let cluster = try ClusterLoader.load(path: path)
+        let ranks = (0..<Int32(512)).map { $0 }
+        let heavy = Dictionary(uniqueKeysWithValues: ranks.map { ($0, 1 + Double($0 % 5)) })
+        let exact = ExactCommunicationModel(cluster: cluster)
+        let aggregated = try AggregatedCommunicationModel(cluster: cluster)
+        for collective in [
+            Collective(kind: .allToAll, groups: [ranks], traffic: AllToAllTraffic(perPair: 1e5, destinationScale: heavy)),
+            Collective(kind: .allReduce(.hierarchical(level: "host")), groups: [ranks], bufferBytes: [64e6]),
+        ] {
+            let reference = try exact.simulate(collective)
+            let fast = try aggregated.simulate(collective)
+            var worst = 0.0
+            for (arc, bytes) in reference.arcBytes { worst = max(worst, abs((fast.arcBytes[arc] ?? 0) - bytes) / bytes) }
+            #expect(worst < 1e-9)
+            #expect(reference.arcBytes.count == fast.arcBytes.count)
+            #expect(fast.seconds <= reference.seconds * (1 + 1e-9) && fast.seconds >= reference.seconds * 0.9)
+        }
+    }
 }
