@@ -58,7 +58,7 @@ public enum NCCLImporter {
         var scanner = HostScanner()
         scanner.scan(system: root)
         guard !scanner.gpus.isEmpty else {
-            throw failure(root.location, "no GPUs found: no <gpu> element and no <pci> with a display-controller class (0x03xxxx); towerplan needs at least one accelerator per host")
+            throw failure(root.location, "no GPUs found: no <gpu> element and no <pci> with a display-controller class (0x0300 or 0x0302); towerplan needs at least one accelerator per host")
         }
         let host = scanner.finish()
         var writer = HostWriter(host: host, name: hostName, source: path)

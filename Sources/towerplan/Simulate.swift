@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Partitioning
 import Simulation
 import Topology
 import Workload
@@ -18,6 +19,7 @@ struct Simulate: ParsableCommand {
               towerplan simulate --topology topologies/zionex-a100-128.xml --workload workloads/dlrm-criteo-kaggle.xml
               towerplan simulate --topology topologies/zionex-a100-128.xml --workload workloads/dlrm-criteo-kaggle.xml --layout sptt --intra-domain cw
               towerplan simulate --topology topologies/llama3-h100-24k.xml --workload workloads/prod-512.xml --layout sptt --tower-domain rack --json
+              towerplan simulate --topology topologies/grand-teton-h100-512.xml --workload workloads/prod-512.xml --layout sptt --partition towers.json
             """)
 
     enum Layout: String, ExpressibleByArgument, CaseIterable {
@@ -45,6 +47,13 @@ struct Simulate: ParsableCommand {
     @Option(name: .customLong("intra-domain"), help: "SPTT: sharding inside a tower domain (rw or cw). Default rw.")
     var intraDomain: SPTTLayout.IntraDomainSharding?
 
+    @Option(
+        help: ArgumentHelp(
+            "SPTT: partition file (JSON) naming the features of each tower and the domain that holds it. Default: a balanced split, tower t on domain t.",
+            discussion: #"Example: {"format": "towerplan-partition", "version": 1, "workload": "prod-512", "strategy": "manual", "towers": [{"tower": 0, "domain": 0, "features": ["user_history_0", "context_0"]}, …]}; every feature in exactly one tower, tower ids 0 to T−1 (README.md, "Partition files")."#,
+            valueName: "file"))
+    var partition: String?
+
     @Flag(inversion: .prefixedNo, help: "Distribute the next batch's ids during this step (TorchRec's sparse-dist pipeline).")
     var overlap = true
 
@@ -57,8 +66,9 @@ struct Simulate: ParsableCommand {
     func validate() throws {
         switch layout {
         case .flat:
-            if towers != nil || towerDomain != nil || intraDomain != nil {
-                throw ValidationError("--towers, --tower-domain and --intra-domain describe DMT towers; add --layout sptt, or drop them for the flat layout")
+            if towers != nil || towerDomain != nil || intraDomain != nil || partition != nil {
+                throw ValidationError(
+                    "--towers, --tower-domain, --intra-domain and --partition describe DMT towers; add --layout sptt, or drop them for the flat layout")
             }
         case .sptt:
             if sharding != nil {
@@ -66,6 +76,10 @@ struct Simulate: ParsableCommand {
             }
         }
         if let towers, towers < 1 { throw ValidationError("--towers must be at least 1, got \(towers)") }
+        if partition != nil, towers != nil {
+            throw ValidationError("--partition sets the towers (one per entry in the file); drop --towers")
+        }
+        if let partition, partition.isEmpty { throw ValidationError("--partition needs a file name") }
         if let trace, trace.isEmpty { throw ValidationError("--trace needs a file name") }
     }
 
@@ -79,15 +93,34 @@ struct Simulate: ParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
+        var towerLayout = SPTTLayout(towerLevel: towerDomain, towerCount: towers, intraDomain: intraDomain ?? .rowWise)
+        var partitionNotes: [String] = []
+        if let partition {
+            do {
+                let file = try PartitionFile.read(path: partition)
+                let resolved = try file.resolve(against: model)
+                try checkFits(resolved, file: partition, cluster: cluster)
+                towerLayout.assignment = try TowerAssignment(towerOfFeature: resolved.towerOfFeature, towerCount: resolved.towerCount)
+                towerLayout.domainOfTower = resolved.domainOfTower
+                partitionNotes.append("towers: \(resolved.towerCount) from \(partition) (strategy '\(file.strategy)')")
+                if file.workload != model.name {
+                    partitionNotes.append(
+                        "towers: \(partition) was made for workload '\(file.workload)', not '\(model.name)'; its features were matched by name")
+                }
+            } catch {
+                printError("\(error)")
+                throw ExitCode(1)
+            }
+        }
         let result: StepResult
         do {
-            let plan: StepPlan
+            var plan: StepPlan
             switch layout {
             case .flat:
                 plan = try FlatLayout(sharding: sharding ?? .tableWise).plan(workload: model, cluster: cluster)
             case .sptt:
-                plan = try SPTTLayout(towerLevel: towerDomain, towerCount: towers, intraDomain: intraDomain ?? .rowWise)
-                    .plan(workload: model, cluster: cluster)
+                plan = try towerLayout.plan(workload: model, cluster: cluster)
+                plan.notes += partitionNotes
             }
             let stepModel = StepModel(communication: AggregatedCommunicationModel.best(for: cluster), overlapInputDistribution: overlap)
             result = try stepModel.simulate(plan)
@@ -105,6 +138,24 @@ struct Simulate: ParsableCommand {
         }
         let report = SimulationReport(result: result, cluster: cluster, workload: model)
         print(json ? try jsonText(report) : report.text)
+    }
+
+    /// Checks a partition against the tower level's domains before planning, so a misfit names the
+    /// partition file and the cluster rather than surfacing as a layout error. A level the cluster
+    /// lacks is left to `SPTTLayout.plan`, which lists the levels there are.
+    private func checkFits(_ partition: ResolvedPartition, file: String, cluster: Cluster) throws(PartitionError) {
+        guard let level = cluster.level(named: towerDomain ?? DomainGrid.innermostLevel(of: cluster).name) else { return }
+        let domains = cluster.domains(at: level).count
+        guard partition.towerCount <= domains else {
+            throw PartitionError(
+                file: file,
+                "has \(partition.towerCount) towers, but cluster \(cluster.name) has \(domains) \(level.name) domains and holds one tower per domain; merge towers, or pick a level with more domains (--tower-domain)")
+        }
+        if let tower = partition.domainOfTower.firstIndex(where: { $0 >= domains }) {
+            throw PartitionError(
+                file: file,
+                "places tower \(tower) on \(level.name) domain \(partition.domainOfTower[tower]), but cluster \(cluster.name) has \(level.name) domains 0 to \(domains - 1); pick one of those, or another level (--tower-domain)")
+        }
     }
 }
 
@@ -195,7 +246,7 @@ struct SimulationReport: Encodable {
             ])
         }
         rows.append(["waiting for slower GPUs", "", "", Units.formatDuration(idleSeconds)])
-        lines += Self.table(rows, rightAligned: [2, 3])
+        lines += textTable(rows, rightAligned: [2, 3])
         lines.append("")
         lines.append("critical path:")
         for step in criticalPath {
@@ -215,24 +266,13 @@ struct SimulationReport: Encodable {
                 Units.formatBits(perSecond: link.bandwidthBytesPerSecond) + (link.medium.map { " " + $0 } ?? ""), "\(link.from) → \(link.to)",
             ])
         }
-        lines += Self.table(linkRows, rightAligned: [0, 1, 2]).map { "  " + $0 }
+        lines += textTable(linkRows, rightAligned: [0, 1, 2]).map { "  " + $0 }
         if !notes.isEmpty {
             lines.append("")
             lines.append("notes:")
             lines += notes.map { "  " + $0 }
         }
         return lines.joined(separator: "\n")
-    }
-
-    /// Columns padded to their widest cell.
-    private static func table(_ rows: [[String]], rightAligned: Set<Int>) -> [String] {
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { column, cell in
-                let pad = String(repeating: " ", count: widths[column] - cell.count)
-                return rightAligned.contains(column) ? pad + cell : cell + pad
-            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }
     }
 
     /// 20_200_000 → "20.2M".

@@ -116,13 +116,7 @@ struct ClusterReport: Encodable {
                 level.bisectionBytesPerSecond > 0 ? Units.formatBits(perSecond: level.bisectionBytesPerSecond) : "-",
             ])
         }
-        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            lines.append(row.enumerated().map { column, cell in
-                column == 0 ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-                    : String(repeating: " ", count: widths[column] - cell.count) + cell
-            }.joined(separator: "  "))
-        }
+        lines += textTable(rows, rightAligned: Set(1..<header.count))
         if levels.contains(where: \.heterogeneous) {
             lines.append("* instances differ; figures are those of the first instance")
         }
