@@ -2,8 +2,8 @@
 // towerplan: plan Disaggregated Multi-Tower layouts for recommendation-model training.
 // Module layout and dependency direction follow DESIGN.md §2: Topology and Workload are leaves,
 // Reports renders result types, the CLI (towerplan) sits on top. Modules named in DESIGN.md that
-// no code fills yet (Workload, Partitioning, Simulation, Training, Distributed, Planner) are added
-// by the issues that implement them.
+// no code fills yet (Training, Distributed, Planner) are added by the issues that implement them;
+// Partitioning holds the partition file so far, the strategies come with the tower-partitioner issue.
 import PackageDescription
 
 let package = Package(
@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Topology", targets: ["Topology"]),
         .library(name: "Workload", targets: ["Workload"]),
         .library(name: "Simulation", targets: ["Simulation"]),
+        .library(name: "Partitioning", targets: ["Partitioning"]),
         .library(name: "Reports", targets: ["Reports"]),
     ],
     dependencies: [
@@ -41,11 +42,12 @@ let package = Package(
             dependencies: ["SchemaXML"],
             resources: [.copy("Resources/workload.xsd")]
         ),
+        .target(name: "Partitioning", dependencies: ["Workload"]),
         .target(name: "Reports", dependencies: ["Topology", "CGraphviz"]),
         .executableTarget(
             name: "towerplan",
             dependencies: [
-                "Topology", "Workload", "Simulation", "Reports", "SchemaXML",
+                "Topology", "Workload", "Partitioning", "Simulation", "Reports", "SchemaXML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -59,5 +61,6 @@ let package = Package(
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Topology", "Workload"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Topology"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload"]),
+        .testTarget(name: "PartitioningTests", dependencies: ["Partitioning", "Workload"]),
     ]
 )

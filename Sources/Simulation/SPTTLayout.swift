@@ -13,9 +13,9 @@ import Workload
 /// data-parallel. Backward mirrors it; tower-module gradients are all-reduced inside each domain,
 /// the over-arch's over all N.
 ///
-/// Supported shapes: T ≤ H. With T < H, towers sit on the first T domains and the other H − T
-/// domains hold no tables (idle for the sparse part; they still send ids and run the dense part).
-/// Several towers per domain are not supported.
+/// Supported shapes: T ≤ H. With T < H, towers sit on the first T domains (or the domains
+/// `domainOfTower` names) and the other H − T domains hold no tables (idle for the sparse part;
+/// they still send ids and run the dense part). Several towers per domain are not supported.
 public struct SPTTLayout: Sendable {
     /// How a tower's tables are split over the L GPUs of its domain.
     public enum IntraDomainSharding: String, Sendable, Hashable, CaseIterable {
@@ -35,16 +35,22 @@ public struct SPTTLayout: Sendable {
     public var intraDomain: IntraDomainSharding
     /// Feature → tower; nil for a load-balanced split (`TowerAssignment.balanced`).
     public var assignment: TowerAssignment?
+    /// Tower t → index of the domain (in the tower level's domain order) that holds it; nil for
+    /// tower t on domain t. Placement matters where domains are not interchangeable (hosts that
+    /// share a rack switch, towers of unequal load), so a partition file may set it; `plan` checks
+    /// one entry per tower, each in range, no domain twice.
+    public var domainOfTower: [Int]?
     public var memory: MemoryBudget
 
     public init(
         towerLevel: String? = nil, towerCount: Int? = nil, intraDomain: IntraDomainSharding = .rowWise, assignment: TowerAssignment? = nil,
-        memory: MemoryBudget = MemoryBudget()
+        domainOfTower: [Int]? = nil, memory: MemoryBudget = MemoryBudget()
     ) {
         self.towerLevel = towerLevel
         self.towerCount = towerCount
         self.intraDomain = intraDomain
         self.assignment = assignment
+        self.domainOfTower = domainOfTower
         self.memory = memory
     }
 
@@ -82,6 +88,7 @@ public struct SPTTLayout: Sendable {
             split = try TowerAssignment.balanced(features: features, training: training, globalBatch: globalBatch, towerCount: towers)
             notes.append("towers: no partition given, so a balanced split of the \(features.count) features by lookup + optimizer bytes (greedy, ignores feature interactions)")
         }
+        let placement = try towerPlacement(towers: towers, grid: grid)
         if towers < grid.count {
             notes.append("\(towers) of \(grid.count) \(level.name) domains hold towers; the other \(grid.count - towers) are idle for the sparse part")
         }
@@ -90,7 +97,7 @@ public struct SPTTLayout: Sendable {
         let members = split.featuresByTower
         let module = model.towerModule
         let outputWidths = members.map { $0.isEmpty ? 0 : module.outputWidth(features: $0.count, dimension: dimension) }
-        let shards = towerShards(members, features: features, grid: grid)
+        let shards = towerShards(members, features: features, grid: grid, placement: placement)
         let layout = ShardingPlan(shards: shards, rankCount: rankCount, features: features, training: training)
         // The global interaction sees the concatenated tower outputs cut into D-wide vectors (the
         // last one padded): F vectors again with identity towers, Σ d_t / D with compressing ones.
@@ -109,11 +116,10 @@ public struct SPTTLayout: Sendable {
             rankCount: rankCount, globalBatch: globalBatch, computePrecision: training.precisions.compute, sharding: layout)
         plan.notes = notes
 
-        // Per-rank views of each tower: rank r sits in domain h = r / L; domains ≥ T are idle.
-        let towerOfRank = (0..<rankCount).map { rank -> Int? in
-            let domain = grid.domainIndex(of: Int32(rank))
-            return domain < towers ? domain : nil
-        }
+        // Per-rank views of each tower: rank r sits in domain h = r / L; domains without a tower are idle.
+        var towerOfDomain = [Int?](repeating: nil, count: grid.count)
+        for (tower, domain) in placement.enumerated() { towerOfDomain[domain] = tower }
+        let towerOfRank = (0..<rankCount).map { towerOfDomain[grid.domainIndex(of: Int32($0))] }
         let towerIds = members.map { $0.reduce(0.0) { $0 + features[$1].idBytesPerSample } }
         let towerSamples = batch * grid.count  // B·H: what each tower GPU serves
         let precisions = training.precisions
@@ -128,12 +134,12 @@ public struct SPTTLayout: Sendable {
             return towerOfRank.map { $0.map { perTower[$0] } ?? .zero }
         }
         let perRank = { (perTower: [Double]) in towerOfRank.map { $0.map { perTower[$0] } ?? 0 } }
-        let towerDomains = Array(grid.domainGroups.prefix(towers))
+        let towerDomains = placement.map { Array(grid.ranks[$0]) }
         let sample = Double(batch)
         let held = Double(towerSamples)
-        let (intraForward, intraBackward) = intraDomainCollectives(layout, towerRanks: Array(grid.ranks.prefix(towers)), level: level.name, towerSamples: held)
+        let (intraForward, intraBackward) = intraDomainCollectives(layout, towerRanks: placement.map { grid.ranks[$0] }, level: level.name, towerSamples: held)
         plan.ranksOfInterest = Self.towerRanks(
-            grid: grid, towers: towers, members: members, outputWidths: outputWidths, layout: layout, moduleWork: moduleWork(.forward))
+            grid: grid, placement: placement, members: members, outputWidths: outputWidths, layout: layout, moduleWork: moduleWork(.forward))
 
         // NCCL's multi-node all-reduce reduces inside the host over NVLink and rings across hosts.
         let allReduce = AllReduceAlgorithm.hierarchical(level: DomainGrid.innermostLevel(of: cluster).name)
@@ -211,12 +217,34 @@ public struct SPTTLayout: Sendable {
         }
     }
 
-    /// Tower t's tables on domain t: whole-width row-split shards over the domain (RW), or L column
-    /// blocks, one per GPU (CW; with D < L some GPUs get no block).
-    private func towerShards(_ members: [[Int]], features: [SparseFeature], grid: DomainGrid) -> [TableShard] {
+    /// The domain of each tower: `domainOfTower` when given, checked against the grid, else tower
+    /// t on domain t.
+    private func towerPlacement(towers: Int, grid: DomainGrid) throws(SimulationError) -> [Int] {
+        guard let domainOfTower else { return Array(0..<towers) }
+        let level = grid.level.name
+        guard domainOfTower.count == towers else {
+            throw SimulationError("the tower placement names domains for \(domainOfTower.count) towers; the plan has \(towers) towers, so give one domain per tower")
+        }
+        var holder = [Int?](repeating: nil, count: grid.count)
+        for (tower, domain) in domainOfTower.enumerated() {
+            guard (0..<grid.count).contains(domain) else {
+                throw SimulationError(
+                    "tower \(tower) is placed on \(level) domain \(domain), but the \(level) level has domains 0 to \(grid.count - 1); place it on one of those or pick another tower level")
+            }
+            if let other = holder[domain] {
+                throw SimulationError("towers \(other) and \(tower) are both placed on \(level) domain \(domain); SPTT holds one tower per domain, so move one of them")
+            }
+            holder[domain] = tower
+        }
+        return domainOfTower
+    }
+
+    /// Each tower's tables on its domain: whole-width row-split shards over the domain (RW), or L
+    /// column blocks, one per GPU (CW; with D < L some GPUs get no block).
+    private func towerShards(_ members: [[Int]], features: [SparseFeature], grid: DomainGrid, placement: [Int]) -> [TableShard] {
         var shards: [TableShard] = []
         for (tower, towerFeatures) in members.enumerated() {
-            let ranks = grid.ranks[tower]
+            let ranks = grid.ranks[placement[tower]]
             for index in towerFeatures {
                 let dimension = features[index].dimension
                 switch intraDomain {
@@ -254,7 +282,7 @@ public struct SPTTLayout: Sendable {
     /// differs from every tower listed before it, heaviest lookup first, at most `limit`; and the
     /// first GPU of the first idle domain.
     private static func towerRanks(
-        grid: DomainGrid, towers: Int, members: [[Int]], outputWidths: [Int], layout: ShardingPlan, moduleWork: [ComputeWork], limit: Int = 12
+        grid: DomainGrid, placement: [Int], members: [[Int]], outputWidths: [Int], layout: ShardingPlan, moduleWork: [ComputeWork], limit: Int = 12
     ) -> [LabelledRank] {
         struct Load: Hashable {
             var lookup: Double
@@ -263,8 +291,9 @@ public struct SPTTLayout: Sendable {
         }
         let lookup = layout.lookupWorkPerRank
         let update = layout.updateWorkPerRank
+        let towers = placement.count
         let load = (0..<towers).map { tower -> Load in
-            let rank = Int(grid.ranks[tower].lowerBound)
+            let rank = Int(grid.ranks[placement[tower]].lowerBound)
             return Load(lookup: lookup[rank].gatheredBytes, update: update[rank].gatheredBytes, flops: moduleWork[rank].flops)
         }
         let order = (0..<towers).sorted { a, b in
@@ -274,11 +303,12 @@ public struct SPTTLayout: Sendable {
         var result: [LabelledRank] = []
         for tower in order where result.count < limit && seen.insert(load[tower]).inserted {
             result.append(LabelledRank(
-                rank: grid.ranks[tower].lowerBound,
+                rank: grid.ranks[placement[tower]].lowerBound,
                 label: "tower \(tower): \(members[tower].count) features, output \(outputWidths[tower]) wide"))
         }
-        if towers < grid.count {
-            result.append(LabelledRank(rank: grid.ranks[towers].lowerBound, label: "idle \(grid.level.name) (no tower)"))
+        let held = Set(placement)
+        if let idle = (0..<grid.count).first(where: { !held.contains($0) }) {
+            result.append(LabelledRank(rank: grid.ranks[idle].lowerBound, label: "idle \(grid.level.name) (no tower)"))
         }
         return result
     }

@@ -149,7 +149,7 @@ struct Simulate: ParsableCommand {
         guard partition.towerCount <= domains else {
             throw PartitionError(
                 file: file,
-                "has \(partition.towerCount) towers, but cluster \(cluster.name) has \(domains) \(level.name) domains and holds one tower per domain; merge towers, or pick a level with more domains (--tower-domain)")
+                "has \(partition.towerCount) towers, but cluster \(cluster.name) has \(domains) \(level.name) domains and SPTT puts one tower on each; merge towers, or pick a level with more domains (--tower-domain)")
         }
         if let tower = partition.domainOfTower.firstIndex(where: { $0 >= domains }) {
             throw PartitionError(
