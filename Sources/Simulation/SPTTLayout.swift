@@ -30,7 +30,7 @@ public struct SPTTLayout: Sendable {
     /// Level whose domains hold the towers; nil for the level that directly encloses the
     /// accelerators (the host on every shipped cluster).
     public var towerLevel: String?
-    /// T; nil for one tower per domain (or the assignment's tower count).
+    /// T; nil for one tower per domain, at most one per feature (or the assignment's tower count).
     public var towerCount: Int?
     public var intraDomain: IntraDomainSharding
     /// Feature → tower; nil for a load-balanced split (`TowerAssignment.balanced`).
@@ -71,7 +71,8 @@ public struct SPTTLayout: Sendable {
         let rankCount = cluster.accelerators.count
         let batch = training.batchPerGPU
         let globalBatch = batch * rankCount
-        let towers = towerCount ?? assignment?.towerCount ?? grid.count
+        // By default one tower per domain, but never more towers than features (a tower needs one).
+        let towers = towerCount ?? assignment?.towerCount ?? min(grid.count, features.count)
         guard (1...grid.count).contains(towers) else {
             throw SimulationError(
                 "\(towers) towers on level '\(level.name)': one tower per domain, so 1 to \(grid.count) (its number of domains); pick a level with more domains for more towers")

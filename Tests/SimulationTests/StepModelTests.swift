@@ -136,6 +136,12 @@ import Workload
         #expect(Self.close(try Self.crossHost(result, "input dist: ids peer all-to-all"), Self.idVolume * 3 / 4))
     }
 
+    @Test func theDefaultNeverMakesMoreTowersThanFeatures() throws {
+        let cluster = try Self.cluster()
+        let plan = try SPTTLayout().plan(workload: StepFixtures.workload(StepFixtures.uniform(3)), cluster: cluster)
+        #expect(plan.notes.contains { $0.contains("3 of 4 host domains hold towers") })
+    }
+
     @Test func aTowerAssignmentDrivesThePlacement() throws {
         let cluster = try Self.cluster()
         let assignment = try TowerAssignment(towerOfFeature: [0, 0, 0, 0, 0, 1, 2, 3], towerCount: 4)
