@@ -55,13 +55,15 @@ public struct NoRouteError: Error, Sendable, CustomStringConvertible {
 /// Nothing is cached and nothing is quadratic in the number of accelerators.
 public struct Router: Sendable {
     public let cluster: Cluster
+    /// Integer cost of each link (1e15 / bytes-per-second): integers make equal-cost ties exact.
+    private let linkCost: [UInt64]
 
-    public init(cluster: Cluster) { self.cluster = cluster }
-
-    /// Integer link cost (1e15 / bytes-per-second): integers make equal-cost ties exact.
-    @inline(__always) private func cost(of link: Int) -> UInt64 {
-        max(1, UInt64((1e15 / cluster.links[link].bandwidth).rounded()))
+    public init(cluster: Cluster) {
+        self.cluster = cluster
+        linkCost = cluster.links.map { max(1, UInt64((1e15 / $0.bandwidth).rounded())) }
     }
+
+    @inline(__always) private func cost(of link: Int) -> UInt64 { linkCost[link] }
 
     /// The route from device `source` to device `destination`.
     public func route(from source: Int32, to destination: Int32) throws(NoRouteError) -> Route {
@@ -93,6 +95,7 @@ public struct Router: Sendable {
     public func routes(from source: Int32, to destinations: [Int32]) throws(NoRouteError) -> [Route] {
         let everything = Int32(0)..<Int32(cluster.devices.count)
         let tree = shortestPaths(from: source, within: everything, stopAt: nil)
+        var slots = [Int32](repeating: -1, count: tree.range.count)
         var result: [Route] = []
         result.reserveCapacity(destinations.count)
         for destination in destinations {
@@ -101,7 +104,7 @@ public struct Router: Sendable {
                 continue
             }
             let common = cluster.domains[Int(cluster.lowestCommonDomain(source, destination))].devices
-            if let route = extract(tree, to: destination, within: common) {
+            if let route = extract(tree, to: destination, within: common, slots: &slots) {
                 result.append(route)
             } else {
                 result.append(try route(from: source, to: destination))
@@ -149,7 +152,8 @@ public struct Router: Sendable {
     }
 
     private func search(from source: Int32, to destination: Int32, within range: Range<Int32>) -> Route? {
-        extract(shortestPaths(from: source, within: range, stopAt: destination), to: destination, within: range)
+        var slots = [Int32](repeating: -1, count: range.count)
+        return extract(shortestPaths(from: source, within: range, stopAt: destination), to: destination, within: range, slots: &slots)
     }
 
     /// The minimal-path DAG from the tree's source to `destination`, restricted to `limit`, with
@@ -157,8 +161,9 @@ public struct Router: Sendable {
     ///
     /// An arc u→v is on a minimal path when v is (walking back from the destination) and
     /// dist(u) + cost = dist(v). Per-node state lives in arrays indexed by the node's position in
-    /// the DAG (`slot`), so a route costs a few small allocations, not one dictionary per field.
-    private func extract(_ tree: ShortestPaths, to destination: Int32, within limit: Range<Int32>) -> Route? {
+    /// the DAG; `slots` maps a device (relative to the tree's range) to that position, -1 for none.
+    /// The caller owns it so many routes from one tree share it; it is all -1 again on return.
+    private func extract(_ tree: ShortestPaths, to destination: Int32, within limit: Range<Int32>, slots: inout [Int32]) -> Route? {
         let source = tree.source
         let base = tree.range.lowerBound
         @inline(__always) func local(_ device: Int32) -> Int { Int(device - base) }
@@ -170,21 +175,22 @@ public struct Router: Sendable {
                 && tree.distance[local(previous)] &+ cost(of: Int(arc >> 1)) == tree.distance[local(device)]
         }
         // Walk back from the destination: the DAG's nodes, each with a slot.
-        var slot: [Int32: Int] = [destination: 0]
         var nodes: [Int32] = [destination]
+        slots[local(destination)] = 0
+        defer { for node in nodes { slots[local(node)] = -1 } }
         var cursor = 0
         while cursor < nodes.count {
             let device = nodes[cursor]
             cursor += 1
             for reverse in cluster.outgoingArcs(of: device) where onMinimalPath(reverse ^ 1, into: device) {
                 let previous = cluster.head(of: reverse)
-                if slot[previous] == nil {
-                    slot[previous] = nodes.count
+                if slots[local(previous)] < 0 {
+                    slots[local(previous)] = Int32(nodes.count)
                     nodes.append(previous)
                 }
             }
         }
-        guard slot[source] != nil else { return nil }
+        guard slots[local(source)] >= 0 else { return nil }
         // Forward pass in order of distance: ECMP shares, path counts, hops and latency.
         var order = Array(nodes.indices)
         order.sort { tree.distance[local(nodes[$0])] < tree.distance[local(nodes[$1])] }
@@ -193,7 +199,7 @@ public struct Router: Sendable {
         var fewest = [Int](repeating: .max, count: nodes.count)
         var most = [Int](repeating: 0, count: nodes.count)
         var latency = [Double](repeating: 0, count: nodes.count)
-        let start = slot[source]!
+        let start = Int(slots[local(source)])
         inflow[start] = 1
         paths[start] = 1
         fewest[start] = 0
@@ -204,7 +210,9 @@ public struct Router: Sendable {
             next.removeAll(keepingCapacity: true)
             for arc in cluster.outgoingArcs(of: nodes[index]) {
                 let head = cluster.head(of: arc)
-                if let target = slot[head], onMinimalPath(arc, into: head) { next.append((arc, target)) }
+                guard tree.range.contains(head) else { continue }
+                let target = Int(slots[local(head)])
+                if target >= 0, onMinimalPath(arc, into: head) { next.append((arc, target)) }
             }
             for (arc, target) in next {
                 let link = cluster.links[Int(arc >> 1)]
