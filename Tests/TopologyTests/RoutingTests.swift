@@ -155,4 +155,36 @@ import Testing
         #expect(cluster.levelsCrossed(between: cluster.accelerators[0], and: cluster.accelerators[127]).map(\.name) == ["host", "rack"])
         #expect(remote.bottleneckBandwidth == 12.5e9)
     }
+
+    /// Two host templates with different accelerators in one cluster.
+    @Test func heterogeneousClustersLoadAndRoute() throws {
+        let text = """
+            <cluster name="mixed">
+              <accelerator-model id="h100" memory="80GB" memory-bandwidth="3.35TB/s"><peak precision="bf16" flops="989TFLOP/s"/></accelerator-model>
+              <accelerator-model id="a100" memory="40GB" memory-bandwidth="1.555TB/s"><peak precision="bf16" flops="312TFLOP/s"/></accelerator-model>
+              <template id="new"><accelerator id="gpu" model="h100" count="8"/><switch id="nvswitch"/><nic id="nic"/>
+                <link a="gpu" b="nvswitch" bandwidth="450GB/s"/><link a="nic" b="nvswitch" bandwidth="50GB/s"/></template>
+              <template id="old"><accelerator id="gpu" model="a100" count="4"/><switch id="nvswitch"/><nic id="nic"/>
+                <link a="gpu" b="nvswitch" bandwidth="300GB/s"/><link a="nic" b="nvswitch" bandwidth="25GB/s"/></template>
+              <fabric>
+                <switch id="tor"/>
+                <host template="new" as="fresh" count="2"/>
+                <host template="old" as="legacy" count="1"/>
+                <link a="fresh/nic" b="tor" bandwidth="400Gb/s"/>
+                <link a="legacy/nic" b="tor" bandwidth="200Gb/s"/>
+              </fabric>
+            </cluster>
+            """
+        let cluster = try Self.load(text)
+        #expect(cluster.accelerators.count == 20)
+        #expect(cluster.model(of: cluster.accelerators[0])?.id == "h100")
+        #expect(cluster.model(of: cluster.accelerators[19])?.id == "a100")
+        let host = try #require(cluster.level(named: "host"))
+        #expect(cluster.domains(at: host).count == 3)
+        let summary = try #require(cluster.levelSummaries().first { $0.level.name == "host" })
+        #expect(summary.heterogeneous)
+        // From an H100 to an A100 host: the older host's 200Gb/s NIC is the bottleneck.
+        let route = try Router(cluster: cluster).route(fromRank: 0, toRank: 19)
+        #expect(route.bottleneckBandwidth == 25e9)
+    }
 }
