@@ -97,11 +97,16 @@ public final class Schema: @unchecked Sendable {
     private let schema: xmlSchemaPtr
     private let lock = NSLock()
     public let path: String
+    /// What each `xs:pattern` of the schema stands for, in words ("a bandwidth such as 400Gb/s"):
+    /// libxml2 quotes the regular expression, which helps nobody who writes the file by hand.
+    public let patternHints: [String: String]
 
-    /// Compiles the schema at `path`.
-    public init(path: String) throws(XMLDiagnostics) {
+    /// Compiles the schema at `path`. `patternHints` maps a pattern's regular expression, exactly
+    /// as written in the schema, to what it accepts in words.
+    public init(path: String, patternHints: [String: String] = [:]) throws(XMLDiagnostics) {
         LibXML.initialize()
         self.path = path
+        self.patternHints = patternHints
         guard let parser = xmlSchemaNewParserCtxt(path) else {
             throw XMLDiagnostics([XMLDiagnostic(location: SourceLocation(file: path, line: 0), message: "cannot open the schema")])
         }
@@ -133,7 +138,23 @@ public final class Schema: @unchecked Sendable {
         if status != 0 && collector.diagnostics.isEmpty {
             return [XMLDiagnostic(location: SourceLocation(file: name, line: 0), message: "the document does not match the schema \(path)")]
         }
-        return collector.diagnostics
+        return collector.diagnostics.map(explained)
+    }
+
+    /// Replaces "[facet 'pattern'] The value 'v' is not accepted by the pattern 'regex'." with
+    /// "'v' is not <hint>" where the schema's pattern has a hint.
+    private func explained(_ diagnostic: XMLDiagnostic) -> XMLDiagnostic {
+        let marker = "[facet 'pattern'] The value '"
+        guard let start = diagnostic.message.range(of: marker),
+            let valueEnd = diagnostic.message.range(of: "' is not accepted by the pattern '", range: start.upperBound..<diagnostic.message.endIndex)
+        else { return diagnostic }
+        let value = diagnostic.message[start.upperBound..<valueEnd.lowerBound]
+        var regex = diagnostic.message[valueEnd.upperBound...]
+        if regex.hasSuffix("'.") { regex = regex.dropLast(2) }
+        guard let hint = patternHints[String(regex)] else { return diagnostic }
+        var rewritten = diagnostic
+        rewritten.message = String(diagnostic.message[..<start.lowerBound]) + "'\(value)' is not \(hint)"
+        return rewritten
     }
 }
 

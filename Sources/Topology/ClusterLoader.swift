@@ -52,7 +52,17 @@ final class SchemaCache: @unchecked Sendable {
                               message: "the topology schema is missing from the installation; rebuild towerplan")
             ])
         }
-        let schema = try Schema(path: url.path)
+        let number = #"\s*[+\-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+\-]?[0-9]+)?\s*"#
+        let schema = try Schema(path: url.path, patternHints: [
+            number + #"([kKMGTPE]i?)?[bB](/s|ps)\s*"#: "a bandwidth: a number and a unit such as 400Gb/s, 450GB/s or 64GiB/s",
+            number + #"(([kKMGTPE]i?)?B)?\s*"#: "a size: a number and a unit such as 80GB or 80GiB",
+            number + #"(s|ms|us|µs|μs|ns)\s*"#: "a duration: a number and a unit such as 2us, 500ns or 1.5ms",
+            number + #"[kKMGTPE]?(FLOP/s|FLOPS)\s*"#: "a compute rate: a number and a unit such as 989TFLOP/s",
+            #"\s*[+\-]?[0-9]+\.?[0-9]*\s*(:\s*[+\-]?[0-9]+\.?[0-9]*\s*)?"#: "a ratio such as 1:7",
+            #"[A-Za-z_][A-Za-z0-9_.\-]*"#: "an identifier: letters, digits, _ . and -, not starting with a digit",
+            #"[A-Za-z_][A-Za-z0-9_.\-]*(\[[0-9]+\])?(/[A-Za-z_][A-Za-z0-9_.\-]*(\[[0-9]+\])?)*"#:
+                "an endpoint such as gpu, gpu[3], host/nic or pod/rack/tor",
+        ])
         compiled = schema
         return schema
     }

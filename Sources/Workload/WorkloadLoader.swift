@@ -71,7 +71,10 @@ public enum WorkloadLoader {
             ]))
         }
         do throws(XMLDiagnostics) {
-            return .success(try Schema(path: url.path))
+            return .success(try Schema(path: url.path, patternHints: [
+                #"\s*[+\-]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*[kMGT]?\s*"#: "a count: a whole number, optionally with k, M, G or T, such as 1460, 40M or 1.5k",
+                #"[A-Za-z_][A-Za-z0-9_.\-]*"#: "a name: letters, digits, _ . and -, not starting with a digit",
+            ]))
         } catch {
             return .failure(error)
         }

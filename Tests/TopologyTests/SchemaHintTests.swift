@@ -1,0 +1,41 @@
+import Foundation
+import SchemaXML
+import Testing
+
+@testable import Topology
+
+/// Schema errors speak of units and examples, not regular expressions.
+@Suite struct SchemaHintTests {
+    @Test func everyPatternOfTheTopologySchemaHasAHint() throws {
+        let schema = try ClusterLoader.schema()
+        let document = try XMLLoader.load(path: schema.path)
+        var patterns: [String] = []
+        func collect(_ element: ParsedElement) {
+            if element.name == "pattern", let value = element[attribute: "value"] { patterns.append(value) }
+            element.children.forEach(collect)
+        }
+        collect(document)
+        #expect(!patterns.isEmpty)
+        for pattern in patterns {
+            #expect(schema.patternHints[pattern] != nil, "no hint for \(pattern)")
+        }
+    }
+
+    @Test func aMalformedUnitIsExplainedWithAnExample() throws {
+        let text = """
+            <cluster name="c">
+              <accelerator-model id="g" memory="16GB" memory-bandwidth="1TB/s"><peak precision="bf16" flops="1TFLOP/s"/></accelerator-model>
+              <fabric><host><accelerator id="gpu" model="g" count="2"/>
+                <link a="gpu[0]" b="gpu[1]" bandwidth="450GBs"/>
+              </host></fabric>
+            </cluster>
+            """
+        #expect {
+            _ = try ClusterLoader.load(data: Data(text.utf8), name: "units.xml")
+        } throws: { error in
+            guard let first = (error as? XMLDiagnostics)?.diagnostics.first else { return false }
+            return first.location.line == 4 && first.message.contains("'450GBs' is not a bandwidth") && first.message.contains("400Gb/s")
+                && !first.message.contains("facet")
+        }
+    }
+}
