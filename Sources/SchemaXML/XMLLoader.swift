@@ -141,6 +141,20 @@ public final class Schema: @unchecked Sendable {
         return collector.diagnostics.map(explained)
     }
 
+    /// The schema's `xs:pattern` expressions that have no entry in `patternHints`: errors against
+    /// them would quote a regular expression. Reads the schema file again; meant for tests.
+    public func patternsWithoutHints() throws(XMLDiagnostics) -> [String] {
+        var missing: [String] = []
+        func collect(_ element: ParsedElement) {
+            if element.name == "pattern", let value = element[attribute: "value"], patternHints[value] == nil {
+                missing.append(value)
+            }
+            element.children.forEach(collect)
+        }
+        collect(try XMLLoader.load(path: path))
+        return missing
+    }
+
     /// Replaces "[facet 'pattern'] The value 'v' is not accepted by the pattern 'regex'." with
     /// "'v' is not <hint>" where the schema's pattern has a hint.
     private func explained(_ diagnostic: XMLDiagnostic) -> XMLDiagnostic {
