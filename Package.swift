@@ -2,7 +2,7 @@
 // towerplan: plan Disaggregated Multi-Tower layouts for recommendation-model training.
 // Module layout and dependency direction follow DESIGN.md §2: Topology and Workload are leaves,
 // Reports renders result types, the CLI (towerplan) sits on top. Modules named in DESIGN.md that
-// no code fills yet (Training, Distributed, Planner) are added by the issues that implement them;
+// no code fills yet (Distributed, Planner) are added by the issues that implement them;
 // Partitioning holds the partition file so far, the strategies come with the tower-partitioner issue.
 import PackageDescription
 
@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Partitioning", targets: ["Partitioning"]),
         .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -43,11 +44,13 @@ let package = Package(
             resources: [.copy("Resources/workload.xsd")]
         ),
         .target(name: "Partitioning", dependencies: ["Workload"]),
+        // Real training on CPU (DESIGN §2): tensors over OpenBLAS, DLRM and DMT models, data readers.
+        .target(name: "Training", dependencies: ["Workload", "COpenBLAS"]),
         .target(name: "Reports", dependencies: ["Topology", "CGraphviz"]),
         .executableTarget(
             name: "towerplan",
             dependencies: [
-                "Topology", "Workload", "Partitioning", "Simulation", "Reports", "SchemaXML",
+                "Topology", "Workload", "Partitioning", "Simulation", "Reports", "SchemaXML", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,5 +65,6 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Topology"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload"]),
         .testTarget(name: "PartitioningTests", dependencies: ["Partitioning", "Workload"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Workload"]),
     ]
 )
