@@ -37,7 +37,8 @@ public struct ExactCommunicationModel: CommunicationModel {
                 }
             }
         }
-        tally.seconds = flowModel.simulate(flows, routes: routes).completionTime
+        // The pairs of one all-to-all(v) progress together (see `FlowModel.Fairness.sizeWeighted`).
+        tally.seconds = flowModel.simulate(flows, routes: routes, fairness: .sizeWeighted).completionTime
         return tally.result
     }
 

@@ -53,10 +53,29 @@ public struct FlowOutcome: Sendable {
 /// SimGrid's default use for bulk transfers; it ignores packet-level effects (incast, PFC pauses),
 /// which is right for the multi-MB messages of embedding all-to-alls.
 ///
+/// Two sharing rules (`Fairness`): plain max-min, where every flow on a bottleneck gets the same
+/// rate (independent transfers, TCP-like), and size-weighted max-min, where rates grow in proportion
+/// to the bytes each flow carries, for the transfers of one collective.
+///
 /// Cost: O(events × bottleneck rounds × Σ route arcs). Events are distinct finish times, so
 /// symmetric patterns (every flow the same size) take one or a few; this exact per-pair model is for
 /// clusters of up to a few hundred accelerators.
 public struct FlowModel: Sendable {
+    /// How concurrent flows share a saturated arc.
+    public enum Fairness: Sendable {
+        /// Max-min fair per flow: flows crossing a bottleneck get equal rates, so small flows finish
+        /// first and large ones continue alone, possibly bottlenecked elsewhere while the first
+        /// bottleneck idles. Right for independent transfers.
+        case perFlow
+        /// Max-min fair with weights equal to the flows' sizes: every flow progresses at the same
+        /// fraction of its bytes until an arc saturates. The transfers of one uneven all-to-allv
+        /// are paced this way by a collective library (NCCL moves every peer's chunks in lockstep
+        /// steps over its channels), and it is the max-min allocation that finishes the whole
+        /// collective first: the flows of the most loaded arc end together when that arc has carried
+        /// its load, so the completion time is the busiest arc's load over its bandwidth.
+        case sizeWeighted
+    }
+
     public let cluster: Cluster
     public let router: Router
 
@@ -66,8 +85,8 @@ public struct FlowModel: Sendable {
     }
 
     /// Simulates `flows` starting together. Flows between a device and itself take no time.
-    public func run(_ flows: [Flow]) throws(NoRouteError) -> FlowOutcome {
-        simulate(flows, routes: try routes(for: flows))
+    public func run(_ flows: [Flow], fairness: Fairness = .perFlow) throws(NoRouteError) -> FlowOutcome {
+        simulate(flows, routes: try routes(for: flows), fairness: fairness)
     }
 
     /// The route of each flow, each distinct (source, destination) pair routed once.
@@ -89,7 +108,7 @@ public struct FlowModel: Sendable {
     }
 
     /// The same over routes the caller already has (one per flow, in order).
-    public func simulate(_ flows: [Flow], routes: [Route]) -> FlowOutcome {
+    public func simulate(_ flows: [Flow], routes: [Route], fairness: Fairness = .perFlow) -> FlowOutcome {
         // Compact arc numbering: only arcs some flow uses.
         var arcIndex: [Int32: Int] = [:]
         var arcs: [Int32] = []
@@ -121,34 +140,46 @@ public struct FlowModel: Sendable {
         var rate = [Double](repeating: 0, count: flows.count)
         var spare = [Double](repeating: 0, count: arcs.count)
         var demand = [Double](repeating: 0, count: arcs.count)
+        // Unfrozen flows crossing each arc: an arc takes part in filling only while some flow can
+        // still grow on it (weighted demands do not cancel to exactly zero when subtracted).
+        var crossing = [Int](repeating: 0, count: arcs.count)
         var frozen = [Bool](repeating: false, count: flows.count)
+        // Rate growth per filling step: 1 per flow, or the flow's size relative to the largest.
+        let largest = flows.map(\.bytes).max() ?? 0
+        let weight = flows.map { fairness == .perFlow || largest <= 0 ? 1.0 : $0.bytes / largest }
 
         while !active.isEmpty {
-            // Progressive filling: max-min fair rates of the active flows.
-            for index in arcs.indices { spare[index] = capacity[index]; demand[index] = 0 }
+            // Progressive filling: (weighted) max-min fair rates of the active flows.
+            for index in arcs.indices { spare[index] = capacity[index]; demand[index] = 0; crossing[index] = 0 }
             for flow in active {
                 rate[flow] = 0
                 frozen[flow] = false
-                for entry in usage[flow] { demand[entry.arc] += entry.share }
+                for entry in usage[flow] {
+                    demand[entry.arc] += entry.share * weight[flow]
+                    crossing[entry.arc] += 1
+                }
             }
             var unfrozen = active.count
             while unfrozen > 0 {
                 var step = Double.infinity
-                for index in arcs.indices where demand[index] > 1e-15 {
+                for index in arcs.indices where crossing[index] > 0 && demand[index] > 0 {
                     step = min(step, spare[index] / demand[index])
                 }
                 guard step.isFinite else { break }
-                for index in arcs.indices where demand[index] > 1e-15 {
+                for index in arcs.indices where crossing[index] > 0 {
                     spare[index] -= step * demand[index]
                 }
-                for flow in active where !frozen[flow] { rate[flow] += step }
+                for flow in active where !frozen[flow] { rate[flow] += step * weight[flow] }
                 // Freeze every flow that crosses an arc with no capacity left.
                 for flow in active where !frozen[flow] {
                     let saturated = usage[flow].contains { spare[$0.arc] <= capacity[$0.arc] * 1e-12 }
                     if saturated {
                         frozen[flow] = true
                         unfrozen -= 1
-                        for entry in usage[flow] { demand[entry.arc] -= entry.share }
+                        for entry in usage[flow] {
+                            crossing[entry.arc] -= 1
+                            demand[entry.arc] = crossing[entry.arc] == 0 ? 0 : demand[entry.arc] - entry.share * weight[flow]
+                        }
                     }
                 }
             }

@@ -112,3 +112,41 @@ import Topology
         #expect(busiest.first.map { abs($0.utilization - 1) < 1e-9 } == true)
     }
 }
+
+/// The two sharing rules of `FlowModel.Fairness` on a case where they differ.
+@Suite struct FlowFairnessTests {
+    /// gpu0 (0.6 GB/s uplink) and gpu1 (10 GB/s) both send to gpu2 (1 GB/s downlink).
+    static let text = """
+        <cluster name="fair">
+          <accelerator-model id="g" memory="16GB" memory-bandwidth="1TB/s"><peak precision="bf16" flops="1TFLOP/s"/></accelerator-model>
+          <fabric>
+            <level name="rack" count="1">
+              <switch id="s"/>
+              <host count="1">
+                <accelerator id="gpu" model="g" count="3"/>
+              </host>
+              <link a="host/gpu[0]" b="s" bandwidth="0.6GB/s"/>
+              <link a="host/gpu[1]" b="s" bandwidth="10GB/s"/>
+              <link a="host/gpu[2]" b="s" bandwidth="1GB/s"/>
+            </level>
+          </fabric>
+        </cluster>
+        """
+
+    @Test func sizeWeightedSharingEndsWhenTheBusiestArcHasCarriedItsLoad() throws {
+        let cluster = try ClusterLoader.load(data: Data(Self.text.utf8), name: "fair.xml")
+        let gpus = cluster.accelerators
+        let flows = [Flow(source: gpus[0], destination: gpus[2], bytes: 3e6), Flow(source: gpus[1], destination: gpus[2], bytes: 1e6)]
+        let model = FlowModel(cluster: cluster)
+        // Per flow: both get 0.5 GB/s on gpu2's downlink; the small one ends at 2 ms, then the large
+        // one is held to 0.6 GB/s by its own uplink: 2 ms + 2 MB / 0.6 GB/s = 5.33 ms.
+        let perFlow = try model.run(flows, fairness: .perFlow)
+        #expect(abs(perFlow.completionTime - (2e-3 + 2e6 / 0.6e9)) < 1e-12)
+        #expect(abs(perFlow.finishTimes[1] - 2e-3) < 1e-12)
+        // Size-weighted: the large flow runs at 0.6 GB/s from the start (its uplink is the busiest
+        // arc, 3 MB / 0.6 GB/s = 5 ms) and the small one takes the remaining 0.4 GB/s.
+        let weighted = try model.run(flows, fairness: .sizeWeighted)
+        #expect(abs(weighted.completionTime - 5e-3) < 1e-12)
+        #expect(abs(weighted.finishTimes[1] - 2.5e-3) < 1e-12)
+    }
+}
