@@ -7,17 +7,21 @@ public enum DataSource: Sendable, Hashable {
     case dataset(DatasetFile)
 }
 
-/// Generated samples. Attributes the file leaves out are nil, and the generator picks its defaults.
+/// Generated samples with planted feature interactions (the Training module's `SyntheticDataset`;
+/// its `SyntheticTeacher` defines the labels exactly). Attributes the file leaves out are nil, and
+/// the generator picks its defaults (workloads/README.md lists them).
 public struct SyntheticData: Sendable, Hashable {
     /// Seed of the generator; the same seed gives the same samples.
     public var seed: UInt64
-    /// Samples to generate.
+    /// Samples in the training stream (held-out samples come from a separate stream).
     public var samples: Int?
     /// Exponent of the Zipf law ids are drawn from (0 is uniform; ≥ 0).
     public var zipfExponent: Double?
-    /// Number of latent feature groups that interact in the label (≥ 1).
+    /// Number of planted feature groups (1 to the feature count): the label's logit sums pairwise
+    /// interactions of features inside each group and none across groups.
     public var groups: Int?
-    /// Label noise level (≥ 0).
+    /// Standard deviation of the Gaussian noise added to the label's logit, relative to the
+    /// signal's (≥ 0; 0 for none).
     public var noise: Double?
     public var location: SourceLocation
 

@@ -8,7 +8,9 @@ import Testing
     static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static let shippedNames = ["dlrm-criteo-kaggle", "dlrm-criteo-terabyte", "dcn-criteo", "prod-512", "wukong-720"]
+    static let shippedNames = [
+        "dlrm-criteo-kaggle", "dlrm-criteo-terabyte", "dcn-criteo", "prod-512", "wukong-720", "dlrm-kaggle-bench", "synthetic-planted",
+    ]
 
     static func path(_ name: String) -> String {
         repositoryRoot.appendingPathComponent("workloads/\(name).xml").path
@@ -17,6 +19,12 @@ import Testing
     static func load(_ name: String) throws -> (Workload, RecommendationModel) {
         let workload = try WorkloadLoader.load(path: path(name))
         return (workload, try #require(workload.recommendation))
+    }
+
+    /// The workload's `<synthetic>` section; fails the test when it has none.
+    static func synthetic(_ workload: Workload) throws -> SyntheticData {
+        let data: SyntheticData? = if case .synthetic(let data) = workload.data { data } else { nil }
+        return try #require(data, "expected synthetic data")
     }
 
     /// DESIGN.md §1.4, in column order C1…C26.
@@ -107,10 +115,7 @@ import Testing
         #expect(model.towerModule == TowerModule(kind: .linear, output: .compression(4)))
         #expect(model.towerModule.outputWidth(features: 64, dimension: 128) == 2048)
         #expect(workload.training.precisions.embedding == .fp16)
-        guard case .synthetic(let data) = workload.data else {
-            Issue.record("expected synthetic data")
-            return
-        }
+        let data = try Self.synthetic(workload)
         #expect(data.seed == 512 && data.samples == 100_000_000 && data.zipfExponent == 1.1 && data.groups == 4 && data.noise == 0.1)
     }
 
@@ -127,6 +132,34 @@ import Testing
         // Within the paper's 1–100+ GFLOP per example.
         let flops = model.denseForwardFLOPs(batch: 1) + model.denseBackwardFLOPs(batch: 1)
         #expect(flops > 1e9 && flops < 1e11)
+    }
+
+    @Test func kaggleBenchIsTheKaggleModelOnSmallTables() throws {
+        let (workload, model) = try Self.load("dlrm-kaggle-bench")
+        let (kaggleWorkload, kaggle) = try Self.load("dlrm-criteo-kaggle")
+        #expect(model.features.map(\.name) == (1...26).map { "C\($0)" })
+        #expect(model.features.allSatisfy { $0.rows == 100_000 && $0.pooling == 1 && $0.dimension == 16 })
+        #expect(model.bottomMLP == kaggle.bottomMLP && model.interaction == .dot && model.topMLP == kaggle.topMLP)
+        #expect(model.topMLP.inputWidth == 367)
+        #expect(workload.training.batchPerGPU == 2048)
+        #expect(workload.training.sparseOptimizer == kaggleWorkload.training.sparseOptimizer)
+        #expect(workload.training.denseOptimizer == kaggleWorkload.training.denseOptimizer)
+        let data = try Self.synthetic(workload)
+        // dlrm_s_benchmark.sh: 1000 batches of 2048, uniform ids, seed 727.
+        #expect(data.seed == 727 && data.samples == 2_048_000 && data.zipfExponent == 0)
+    }
+
+    @Test func syntheticPlantedHasFortyFeaturesInFiveGroups() throws {
+        let (workload, model) = try Self.load("synthetic-planted")
+        #expect(model.features.count == 40 && model.embeddingDimension == 16)
+        #expect(model.features.allSatisfy { (500...100_000).contains($0.rows) && (1...4).contains($0.pooling) })
+        #expect(model.interaction == .dot && model.topMLP.inputWidth == 16 + 41 * 40 / 2)
+        #expect(model.towerModule == TowerModule(kind: .dot, output: .compression(8)))
+        // A planted group of 8 features as a tower: 128 embedding values out as 16.
+        #expect(model.towerModule.outputWidth(features: 8, dimension: 16) == 16)
+        #expect(workload.training.batchPerGPU == 512)
+        let data = try Self.synthetic(workload)
+        #expect(data.groups == 5 && data.samples == 2_000_000 && data.zipfExponent == 1.05 && data.noise == 0.1)
     }
 
     @Test func schemaLinkMatchesTheBundledSchema() throws {
