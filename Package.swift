@@ -57,7 +57,7 @@ let package = Package(
 
         // Performance harnesses (Benchmarks/README.md): not part of the test suite.
         .executableTarget(
-            name: "towerplan-bench", dependencies: ["Topology", "Workload", "Simulation"], path: "Benchmarks/towerplan-bench"),
+            name: "towerplan-bench", dependencies: ["Topology", "Workload", "Simulation", "Partitioning"], path: "Benchmarks/towerplan-bench"),
 
         .testTarget(name: "SchemaXMLTests", dependencies: ["SchemaXML"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"], resources: [.copy("Fixtures")]),

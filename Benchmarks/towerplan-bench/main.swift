@@ -1,6 +1,6 @@
 // Performance harness (not a test): times the topology pipeline and the exact communication model
 // on the shipped presets. Run in release:
-//   swift run -c release towerplan-bench [topology|alltoall]
+//   swift run -c release towerplan-bench [topology|alltoall|aggregated|simulate|partition]
 // Prints one row per preset; every figure is measured in this run.
 import Foundation
 import Simulation
@@ -132,6 +132,8 @@ case "simulate":
         print(pad(name, 22) + String(format: " %6d", gpus) + row + "     " + modelName)
     }
     }
+case "partition":
+    try partitionBenchmark(dump: CommandLine.arguments.firstIndex(of: "--dump").map { CommandLine.arguments[$0 + 1] })
 case "debug":
     let cluster = try ClusterLoader.load(path: root.appendingPathComponent("topologies/grand-teton-h100-512.xml").path)
     let ranks = (0..<Int32(cluster.accelerators.count)).map { $0 }
@@ -146,5 +148,5 @@ case "debug":
     print("arcs exact \(e.arcBytes.count) aggregated \(a.arcBytes.count) worst relative load difference \(worst); max load/bw exact \(maxE) aggregated \(maxA); times \(e.seconds) \(a.seconds)")
     print(e.bytesPerRankByLevel, a.bytesPerRankByLevel)
 default:
-    print("usage: towerplan-bench [topology|alltoall|aggregated]")
+    print("usage: towerplan-bench [topology|alltoall|aggregated|simulate|partition [--dump DIR]]")
 }

@@ -92,24 +92,8 @@ public struct PartitionFile: Sendable, Hashable, Codable {
     /// foreign JSON file or a newer format is reported as such, not as a missing key.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        let format = try? container.decodeIfPresent(String.self, forKey: .format)
-        guard format == Self.formatTag else {
-            let found = format.map { "\"\($0)\"" } ?? "missing or not a string"
-            throw DecodingError.dataCorruptedError(
-                forKey: .format, in: container,
-                debugDescription: "is \(found), expected \"\(Self.formatTag)\": this is not a towerplan partition file")
-        }
-        let version = try? container.decodeIfPresent(Int.self, forKey: .version)
-        guard let version else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .version, in: container, debugDescription: "is missing or not a whole number; this towerplan reads version \(Self.currentVersion)")
-        }
-        guard version == Self.currentVersion else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .version, in: container,
-                debugDescription:
-                    "is \(version), which is not supported: this towerplan reads version \(Self.currentVersion); write the file again with this towerplan, or use the towerplan that wrote it")
-        }
+        try JSONFile.checkHeader(
+            container, format: .format, version: .version, tag: Self.formatTag, version: Self.currentVersion, what: "a towerplan partition file")
         workload = try container.decode(String.self, forKey: .workload)
         strategy = try container.decode(String.self, forKey: .strategy)
         towers = try container.decode([Tower].self, forKey: .towers)
@@ -137,36 +121,17 @@ public struct PartitionFile: Sendable, Hashable, Codable {
 
     /// Reads and decodes a partition file; `file` of the result is `path`.
     public static func read(path: String) throws(PartitionError) -> PartitionFile {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw PartitionError(file: path, "cannot be read (\(error.localizedDescription)); check the path")
-        }
-        return try decode(data, file: path)
+        try decode(JSONFile.bytes(at: path), file: path)
     }
 
-    /// Decodes the bytes of a partition file; `file` names it in errors and becomes the result's `file`.
-    ///
-    /// The bytes are parsed twice: `JSONSerialization` first, because on Linux it is the one that
-    /// says where the syntax breaks ("Invalid value around character 5"), where `JSONDecoder` only
-    /// says the data is not valid JSON; then `JSONDecoder` for the shape, with key paths.
+    /// Decodes the bytes of a partition file; `file` names it in errors and becomes the result's
+    /// `file`. Syntax errors say where the JSON breaks (`JSONFile.decode`).
     public static func decode(_ data: Data, file: String) throws(PartitionError) -> PartitionFile {
-        do {
-            _ = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? error.localizedDescription
-            throw PartitionError(file: file, "is not JSON (\(detail)); a partition file is one JSON object, see README.md, 'Partition files'")
-        }
-        do {
-            var value = try JSONDecoder().decode(PartitionFile.self, from: data)
-            value.file = file
-            return value
-        } catch let error as DecodingError {
-            throw PartitionError(file: file, Self.explain(error))
-        } catch {
-            throw PartitionError(file: file, "cannot be decoded (\(error.localizedDescription))")
-        }
+        var value = try JSONFile.decode(
+            PartitionFile.self, from: data, file: file, kind: "a partition file is one JSON object, see README.md, 'Partition files'",
+            keys: "a partition has \"format\", \"version\", \"workload\", \"strategy\" and \"towers\", each tower \"tower\", \"domain\" and \"features\"")
+        value.file = file
+        return value
     }
 
     /// The file's bytes: indented JSON with sorted keys, so the same partition always gives the
@@ -181,16 +146,10 @@ public struct PartitionFile: Sendable, Hashable, Codable {
         }
     }
 
-    /// Writes the file atomically: the bytes go to a temporary file next to `path`, which is then
-    /// renamed over it (`Data.WritingOptions.atomic`), so a reader never sees half a partition and
-    /// a failed write leaves the old file in place.
+    /// Writes the file atomically (`JSONFile.write`): a reader never sees half a partition and a
+    /// failed write leaves the old file in place.
     public func write(to path: String) throws(PartitionError) {
-        let data = try encoded()
-        do {
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw PartitionError(file: path, "cannot be written (\(error.localizedDescription)); check that its folder exists and is writable")
-        }
+        try JSONFile.write(encoded(), to: path)
     }
 
     /// Matches the towers against `workload`'s features and checks them: tower ids 0 … T−1 each
@@ -234,7 +193,7 @@ public struct PartitionFile: Sendable, Hashable, Codable {
         if !missingIds.isEmpty {
             let extra = entryOfTower.keys.filter { $0 >= towerCount }.sorted()
             throw fail(
-                "tower ids must run 0 to \(towerCount - 1) (they fix the order tower outputs are concatenated in); \(Self.list(missingIds.map(String.init))) missing, \(Self.list(extra.map(String.init))) out of range")
+                "tower ids must run 0 to \(towerCount - 1) (they fix the order tower outputs are concatenated in); \(JSONFile.list(missingIds.map(String.init))) missing, \(JSONFile.list(extra.map(String.init))) out of range")
         }
 
         var indexOfName: [String: Int] = [:]
@@ -266,20 +225,11 @@ public struct PartitionFile: Sendable, Hashable, Codable {
         if !missing.isEmpty {
             let shown = missing.prefix(5).map { "'\(features[$0].name)'" }
             throw fail(
-                "\(missing.count) of the \(features.count) features of workload '\(workload.name)' are in no tower (\(Self.list(shown))\(missing.count > 5 ? ", …" : "")); every feature must be in exactly one tower, so add them")
+                "\(missing.count) of the \(features.count) features of workload '\(workload.name)' are in no tower (\(JSONFile.list(shown))\(missing.count > 5 ? ", …" : "")); every feature must be in exactly one tower, so add them")
         }
         var domainOfTower = [Int](repeating: 0, count: towerCount)
         for tower in towers { domainOfTower[tower.tower] = tower.domain }
         return ResolvedPartition(towerOfFeature: towerOfFeature.map { $0 ?? 0 }, domainOfTower: domainOfTower)
-    }
-
-    /// "a, b and c"; "none" when empty.
-    private static func list(_ items: [String]) -> String {
-        switch items.count {
-        case 0: "none"
-        case 1: items[0]
-        default: items.dropLast().joined(separator: ", ") + " and " + (items.last ?? "")
-        }
     }
 
     /// The candidate nearest to `name` by edit distance, when near enough to be a likely typo
@@ -309,41 +259,6 @@ public struct PartitionFile: Sendable, Hashable, Codable {
         return previous[b.count]
     }
 
-    /// A `DecodingError` as one line: where in the file (`towers[2].domain`) and what is wrong.
-    private static func explain(_ error: DecodingError) -> String {
-        switch error {
-        case .dataCorrupted(let context) where context.codingPath.isEmpty:
-            return "cannot be decoded (\(context.debugDescription))"
-        case .dataCorrupted(let context):
-            return "\(path(context.codingPath)) \(context.debugDescription)"
-        case .keyNotFound(let key, let context):
-            return "\(path(context.codingPath + [key])) is missing; a partition has \"format\", \"version\", \"workload\", \"strategy\" and \"towers\", each tower \"tower\", \"domain\" and \"features\""
-        case .typeMismatch(let type, let context):
-            if context.codingPath.isEmpty { return "holds no JSON object at the top; a partition file is one object {\"format\": \"\(formatTag)\", …}" }
-            return "\(path(context.codingPath)) must be \(describe(type))"
-        case .valueNotFound(let type, let context):
-            return "\(path(context.codingPath)) is null; it must be \(describe(type))"
-        @unknown default:
-            return "cannot be decoded (\(error.localizedDescription))"
-        }
-    }
-
-    private static func path(_ keys: [any CodingKey]) -> String {
-        var text = ""
-        for key in keys {
-            if let index = key.intValue { text += "[\(index)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
-        }
-        return text.isEmpty ? "the top level" : text
-    }
-
-    private static func describe(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: "a string"
-        case is Int.Type: "a whole number"
-        case is [Any].Type: "an array"
-        default: "an object"
-        }
-    }
 }
 
 /// A partition matched against a workload: indices instead of names, checked complete.
@@ -362,7 +277,8 @@ public struct ResolvedPartition: Sendable, Hashable {
     public var towerCount: Int { domainOfTower.count }
 }
 
-/// A partition file that cannot be used: what is wrong, in which file, and what to do.
+/// A partitioner file (a partition file, an embeddings file) that cannot be read, written or used:
+/// what is wrong, in which file, and what to do.
 public struct PartitionError: Error, Sendable, CustomStringConvertible {
     public let file: String
     public let message: String

@@ -100,8 +100,7 @@ struct Simulate: ParsableCommand {
                 let file = try PartitionFile.read(path: partition)
                 let resolved = try file.resolve(against: model)
                 try checkFits(resolved, file: partition, cluster: cluster)
-                towerLayout.assignment = try TowerAssignment(towerOfFeature: resolved.towerOfFeature, towerCount: resolved.towerCount)
-                towerLayout.domainOfTower = resolved.domainOfTower
+                try towerLayout.apply(resolved)
                 partitionNotes.append("towers: \(resolved.towerCount) from \(partition) (strategy '\(file.strategy)')")
                 if file.workload != model.name {
                     partitionNotes.append(
@@ -122,8 +121,7 @@ struct Simulate: ParsableCommand {
                 plan = try towerLayout.plan(workload: model, cluster: cluster)
                 plan.notes += partitionNotes
             }
-            let stepModel = StepModel(communication: AggregatedCommunicationModel.best(for: cluster), overlapInputDistribution: overlap)
-            result = try stepModel.simulate(plan)
+            result = try simulateStep(plan, on: cluster, overlap: overlap)
         } catch {
             printError("\(error)")
             throw ExitCode(1)
@@ -156,6 +154,20 @@ struct Simulate: ParsableCommand {
                 file: file,
                 "places tower \(tower) on \(level.name) domain \(partition.domainOfTower[tower]), but cluster \(cluster.name) has \(level.name) domains 0 to \(domains - 1); pick one of those, or another level (--tower-domain)")
         }
+    }
+}
+
+/// One step of `plan` on `cluster` as `simulate` costs it (and `compare`, so their step times
+/// agree): the aggregated communication model on homogeneous clusters, the exact one otherwise.
+func simulateStep(_ plan: StepPlan, on cluster: Cluster, overlap: Bool = true) throws -> StepResult {
+    try StepModel(communication: AggregatedCommunicationModel.best(for: cluster), overlapInputDistribution: overlap).simulate(plan)
+}
+
+extension SPTTLayout {
+    /// Takes a partition's towers and their domains (`simulate --partition`, `compare`).
+    mutating func apply(_ partition: ResolvedPartition) throws(SimulationError) {
+        assignment = try TowerAssignment(towerOfFeature: partition.towerOfFeature, towerCount: partition.towerCount)
+        domainOfTower = partition.domainOfTower
     }
 }
 
