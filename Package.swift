@@ -2,7 +2,7 @@
 // towerplan: plan Disaggregated Multi-Tower layouts for recommendation-model training.
 // Module layout and dependency direction follow DESIGN.md §2: Topology and Workload are leaves,
 // Reports renders result types, the CLI (towerplan) sits on top. Modules named in DESIGN.md that
-// no code fills yet (Distributed, Planner) are added by the issues that implement them;
+// no code fills yet (Distributed) are added by the issues that implement them;
 // Partitioning holds the partition file so far, the strategies come with the tower-partitioner issue.
 import PackageDescription
 
@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Partitioning", targets: ["Partitioning"]),
         .library(name: "Reports", targets: ["Reports"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Planner", targets: ["Planner"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,11 +47,13 @@ let package = Package(
         .target(name: "Partitioning", dependencies: ["Workload"]),
         // Real training on CPU (DESIGN §2): tensors over OpenBLAS, DLRM and DMT models, data readers.
         .target(name: "Training", dependencies: ["Workload", "COpenBLAS"]),
+        // Search over tower layouts (DESIGN §2): enumerate → estimate → propose → partition → report.
+        .target(name: "Planner", dependencies: ["Simulation", "Partitioning", "Training", "Topology", "Workload"]),
         .target(name: "Reports", dependencies: ["Topology", "CGraphviz"]),
         .executableTarget(
             name: "towerplan",
             dependencies: [
-                "Topology", "Workload", "Partitioning", "Simulation", "Reports", "SchemaXML", "Training",
+                "Topology", "Workload", "Partitioning", "Simulation", "Reports", "SchemaXML", "Training", "Planner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -66,5 +69,6 @@ let package = Package(
         .testTarget(name: "WorkloadTests", dependencies: ["Workload"]),
         .testTarget(name: "PartitioningTests", dependencies: ["Partitioning", "Workload"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Workload"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Simulation", "Partitioning", "Training", "Topology", "Workload"]),
     ]
 )

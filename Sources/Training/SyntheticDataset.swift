@@ -104,7 +104,7 @@ public struct SyntheticDataset: Sendable {
         samplers = tableRows.map { ZipfSampler(count: $0, exponent: zipf) }
         maximumBatch = Int(Int32.max) / Int((2 * (pooling.max() ?? 1) - 1).rounded(.up))
         teacher = SyntheticTeacher(
-            seed: seed, groups: Self.plant(features: features.count, groups: groups, seed: seed), groupCount: groups,
+            seed: seed, groups: Self.plant(features: features, groups: groups, seed: seed), groupCount: groups,
             pooling: pooling, denseWidth: denseFeatures, scales: scales, noise: noise)
         // In chunks, so that heavily pooled features stay within 32-bit offsets.
         var rawScores: [SyntheticTeacher.RawScores] = []
@@ -121,17 +121,30 @@ public struct SyntheticDataset: Sendable {
         if !condition { throw .invalidParameter(name: name, value: value, problem: problem, location: location) }
     }
 
-    /// Group of each feature: a Fisher–Yates shuffle seeded with `mix(seed, 3)`, dealt round-robin.
-    private static func plant(features: Int, groups: Int, seed: UInt64) -> [Int] {
-        var order = Array(0..<features)
+    /// Group of each feature, dealt by cost stratum: features are ranked by what they cost a tower
+    /// (pooling factor, then table rows, larger first; ties in a random order), and each run of G
+    /// consecutive features in that ranking goes to the G groups in a fresh random order (all draws
+    /// from `SeededGenerator(mix(seed, 3))`). Every group thus gets one feature of each stratum, so
+    /// the planted groups are nearly equal in lookup bytes and table memory — a tower partition
+    /// that recovers them can also meet a tight balance bound — while membership stays unrelated to
+    /// names and file order. Group sizes differ by at most one.
+    private static func plant(features: [SparseFeature], groups: Int, seed: UInt64) -> [Int] {
         var generator = SeededGenerator(seed: SeededGenerator.mix(seed, 3))
-        for i in stride(from: features - 1, to: 0, by: -1) {
-            // Multiply-high maps 64 random bits onto 0...i with a bias below 2⁻³².
-            let j = Int(UInt64(i + 1).multipliedFullWidth(by: generator.next()).high)
-            order.swapAt(i, j)
+        /// Uniform in 0...bound; multiply-high maps 64 random bits with a bias below 2⁻³².
+        func draw(_ bound: Int) -> Int { Int(UInt64(bound + 1).multipliedFullWidth(by: generator.next()).high) }
+        let tieBreak = features.map { _ in generator.next() }
+        let ranking = features.indices.sorted { a, b in
+            let (x, y) = (features[a], features[b])
+            if x.pooling != y.pooling { return x.pooling > y.pooling }
+            if x.tableRows != y.tableRows { return x.tableRows > y.tableRows }
+            return tieBreak[a] < tieBreak[b]
         }
-        var assignment = [Int](repeating: 0, count: features)
-        for (position, feature) in order.enumerated() { assignment[feature] = position % groups }
+        var assignment = [Int](repeating: 0, count: features.count)
+        for start in stride(from: 0, to: ranking.count, by: groups) {
+            var order = Array(0..<groups)
+            for i in stride(from: groups - 1, to: 0, by: -1) { order.swapAt(i, draw(i)) }
+            for (slot, feature) in ranking[start ..< min(start + groups, ranking.count)].enumerated() { assignment[feature] = order[slot] }
+        }
         return assignment
     }
 

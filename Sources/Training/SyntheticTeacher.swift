@@ -3,10 +3,11 @@ import Foundation
 /// The hidden model that labels synthetic samples: which features interact, and how strongly.
 /// It is what a tower partitioner is supposed to rediscover from learned embeddings.
 ///
-/// **Definition.** F sparse features are split into G planted groups by a seeded shuffle: the
-/// features, in the order of a Fisher–Yates shuffle seeded with `mix(seed, 3)`, are dealt to groups
-/// 0, 1, …, G−1, 0, 1, … — so group sizes differ by at most one and group membership is unrelated
-/// to feature names or order. With k the latent rank:
+/// **Definition.** F sparse features are split into G planted groups dealt by cost stratum
+/// (`SyntheticDataset.plant`: features ranked by pooling and table size, each run of G of them
+/// spread over the G groups in a seeded random order), so group sizes differ by at most one, the
+/// groups cost about the same, and membership is unrelated to feature names or order. With k the
+/// latent rank:
 /// - every (feature f, id r) has a hidden latent vector u_f(r) ∈ ℝᵏ and a first-order weight
 ///   w_f(r) ∈ ℝ: the first k + 1 draws of `SeededGenerator(seed: mix(mix(teacherSeed, f), r))`,
 ///   each mapped from u ∈ [0, 1) to √3·(2u − 1) (uniform, mean 0, variance 1), where

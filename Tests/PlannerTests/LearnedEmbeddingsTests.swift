@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+import Training
+import Workload
+
+@testable import Planner
+
+/// The CPU proxy a production workload's affinity is learned on.
+@Suite struct LearnedEmbeddingsTests {
+    static func shipped(_ name: String) throws -> Workload {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("workloads/\(name).xml").path
+        return try WorkloadLoader.load(path: path)
+    }
+
+    @Test func proxyKeepsFeaturesAndPoolingAndShrinksTheRest() throws {
+        let workload = try Self.shipped("prod-512")
+        var shape = LearnedEmbeddings.ProxyShape()
+        shape.maximumRows = 1_000
+        shape.dimension = 8
+        let proxy = try LearnedEmbeddings.proxy(of: workload, shape: shape)
+        let model = try #require(proxy.recommendation)
+        #expect(model.features.map(\.name) == workload.features.map(\.name))
+        #expect(model.features.map(\.pooling) == workload.features.map(\.pooling))
+        #expect(model.features.allSatisfy { $0.tableRows <= 1_000 && $0.dimension == 8 })
+        #expect(model.interaction == .dot && model.towerModule == .identity)
+        #expect(model.topMLP.layerWidths == shape.topHidden + [1])
+        #expect(proxy.training.batchPerGPU == shape.batch)
+        guard case .synthetic = proxy.data else { Issue.record("the proxy trains on synthetic data"); return }
+    }
+
+    @Test func learnWritesAnAffinityFileForEveryFeatureWithPlantedGroups() throws {
+        let workload = try Self.shipped("synthetic-planted")
+        var shape = LearnedEmbeddings.ProxyShape()
+        shape.batch = 128
+        shape.affinitySamples = 256
+        shape.topHidden = [16]
+        // A zero budget stops before the first step; the file is still complete and valid.
+        let result = try LearnedEmbeddings.learn(workload: workload, steps: 20, budgetSeconds: 0, seed: 5, shape: shape)
+        #expect(result.stoppedByBudget && result.report.steps == 0)
+        #expect(result.file.features.map(\.name) == workload.features.map(\.name))
+        #expect(result.file.features.allSatisfy { $0.plantedGroup != nil })
+        try result.file.validate()
+    }
+}
