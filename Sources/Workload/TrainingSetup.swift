@@ -138,8 +138,12 @@ public struct DenseOptimizer: Sendable, Hashable {
 /// How the model is trained: per-GPU batch, numeric formats, optimizers.
 public struct TrainingSetup: Sendable, Hashable {
     /// Samples each GPU contributes per step (B in DESIGN §1.2); the global batch is B·N.
+    /// For a transformer, whose global batch is set in tokens, it is the micro-batch: sequences
+    /// one model replica runs through the pipeline at a time (Megatron-LM's `micro-batch-size`).
     public var batchPerGPU: Int
     public var precisions: Precisions
+    /// For a transformer, the dense optimizer's kind and rate: its token embedding is an ordinary
+    /// weight matrix, trained with everything else (the file has no `<sparse-optimizer>`).
     public var sparseOptimizer: SparseOptimizer
     public var denseOptimizer: DenseOptimizer
 

@@ -1,9 +1,11 @@
 /// A model to train and how it is trained: what the planner partitions and the simulator costs.
 public struct Workload: Sendable, Hashable {
-    /// The kind of model. Only recommendation models exist so far; another kind (a transformer)
-    /// becomes another case, with its own element next to `<recommendation>` in the file.
+    /// The kind of model, each with its own element in the file (`<recommendation>`, `<transformer>`).
     public enum Model: Sendable, Hashable {
         case recommendation(RecommendationModel)
+        /// A dense decoder-only transformer trained with tensor, context, pipeline and data
+        /// parallelism; it has no sparse features, so recommendation-only commands refuse it.
+        case transformer(TransformerModel)
     }
 
     public var name: String
@@ -27,6 +29,23 @@ public struct Workload: Sendable, Hashable {
     public var recommendation: RecommendationModel? {
         switch model {
         case .recommendation(let model): model
+        case .transformer: nil
+        }
+    }
+
+    /// The transformer, when that is what the workload trains.
+    public var transformer: TransformerModel? {
+        switch model {
+        case .recommendation: nil
+        case .transformer(let model): model
+        }
+    }
+
+    /// "recommendation" or "transformer", for messages that refuse the other kind.
+    public var kindName: String {
+        switch model {
+        case .recommendation: "recommendation"
+        case .transformer: "transformer"
         }
     }
 

@@ -28,6 +28,17 @@ import SchemaXML
 ///   <data><synthetic seed="1" zipf="1.1" groups="4" noise="0.1"/></data>  <!-- optional -->
 /// </workload>
 /// ```
+/// A transformer replaces `<recommendation>` (`workloads/`, `TransformerModel`):
+/// ```xml
+/// <workload name="llama3-8b">
+///   <transformer layers="32" dimension="4096" ffn-dimension="14336" heads="32" kv-heads="8"
+///                vocabulary="128000" sequence-length="8192" global-batch-tokens="16777216"/>
+///   <training micro-batch="1">                      <!-- sequences per micro-batch; default 1 -->
+///     <precision compute="bf16" forward-communication="bf16" backward-communication="bf16" gradient-all-reduce="fp32"/>
+///     <dense-optimizer kind="adam" learning-rate="0.0003"/>
+///   </training>
+/// </workload>
+/// ```
 /// - Interactions: `dot`; `dcn` with `layers` and optional `rank`; `wukong` with `layers`,
 ///   `fm-embeddings` (n_F), `lcb-embeddings` (n_L), `fm-rank` (k) and optional `mlp` (FMB hidden widths).
 /// - Tower modules: `identity`; `linear`, `mlp` (`hidden`), `wukong` (as the interaction, no
@@ -53,6 +64,8 @@ public enum WorkloadLoader {
     public static let maximumLayers = 10_000
     /// Largest batch per GPU accepted.
     public static let maximumBatchPerGPU = 1 << 30
+    /// Most tokens in a transformer's global batch (a quadrillion; Llama 3 405B used 16M).
+    public static let maximumBatchTokens = 1_000_000_000_000_000
     /// Most samples a synthetic data set may ask for.
     public static let maximumSyntheticSamples = 1_000_000_000_000_000
 
@@ -249,14 +262,54 @@ private struct WorkloadReader {
             fail(root, "expected a <workload> root element, found <\(root.name)>")
             return nil
         }
-        let recommendation = child(root, "recommendation").flatMap { recommendationModel($0) }
-        let training = child(root, "training").flatMap { trainingSetup($0) }
+        // The schema admits exactly one model element.
+        let transformerElement = root.children(named: "transformer").first
+        let model: Workload.Model?
+        if let transformerElement {
+            model = transformerModel(transformerElement).map { .transformer($0) }
+        } else {
+            model = child(root, "recommendation").flatMap { recommendationModel($0) }.map { .recommendation($0) }
+        }
+        let training = child(root, "training").flatMap { trainingSetup($0, transformer: transformerElement != nil) }
         let dataElement = root.children(named: "data").first
         let data = dataElement.flatMap { dataSource($0) }
-        guard let recommendation, let training, dataElement == nil || data != nil else { return nil }
+        guard let model, let training, dataElement == nil || data != nil else { return nil }
         return Workload(
             name: root[attribute: "name"] ?? "workload", description: root[attribute: "description"],
-            model: .recommendation(recommendation), training: training, data: data, file: file)
+            model: model, training: training, data: data, file: file)
+    }
+
+    // MARK: Transformer
+
+    /// Architecture, sequence length and global batch; heads must split the model dimension,
+    /// KV heads must split the heads, and the global batch must be whole sequences.
+    mutating func transformerModel(_ element: ParsedElement) -> TransformerModel? {
+        let problemsBefore = problems.count
+        let widthRange = 1...WorkloadLoader.maximumWidth
+        let layers = integer(element, "layers", 1...WorkloadLoader.maximumLayers, required: true)
+        let dimension = integer(element, "dimension", widthRange, required: true)
+        let ffn = integer(element, "ffn-dimension", widthRange, required: true)
+        let heads = integer(element, "heads", widthRange, required: true)
+        let kvHeads = integer(element, "kv-heads", widthRange, required: true)
+        let vocabulary = count(element, "vocabulary", widthRange, required: true)
+        let sequence = count(element, "sequence-length", widthRange, required: true)
+        let batch = count(element, "global-batch-tokens", 1...WorkloadLoader.maximumBatchTokens, required: true)
+        guard let layers, let dimension, let ffn, let heads, let kvHeads, let vocabulary, let sequence, let batch,
+            problems.count == problemsBefore
+        else { return nil }
+        if dimension % heads != 0 {
+            fail(element, "<transformer>: dimension=\"\(dimension)\" is not a multiple of heads=\"\(heads)\"; each head takes dimension / heads values")
+        }
+        if heads % kvHeads != 0 {
+            fail(element, "<transformer>: heads=\"\(heads)\" is not a multiple of kv-heads=\"\(kvHeads)\"; grouped-query attention shares each K/V head among heads / kv-heads query heads")
+        }
+        if batch % sequence != 0 {
+            fail(element, "<transformer>: global-batch-tokens=\"\(batch)\" is not a whole number of \(sequence)-token sequences; use a multiple of sequence-length, e.g. \(max(1, batch / sequence) * sequence)")
+        }
+        guard problems.count == problemsBefore else { return nil }
+        return TransformerModel(
+            layers: layers, dimension: dimension, ffnDimension: ffn, heads: heads, kvHeads: kvHeads, vocabulary: vocabulary,
+            sequenceLength: sequence, globalBatchTokens: batch)
     }
 
     // MARK: Recommendation model
@@ -493,9 +546,24 @@ private struct WorkloadReader {
 
     // MARK: Training and data
 
-    mutating func trainingSetup(_ element: ParsedElement) -> TrainingSetup? {
+    /// `<training>` of either model kind. A recommendation model needs `batch-per-gpu` and a
+    /// `<sparse-optimizer>`; a transformer sets its batch in tokens on `<transformer>`, takes an
+    /// optional `micro-batch` (default 1 sequence) and trains its embedding with the dense optimizer.
+    mutating func trainingSetup(_ element: ParsedElement, transformer: Bool) -> TrainingSetup? {
         let problemsBefore = problems.count
-        let batch = integer(element, "batch-per-gpu", 1...WorkloadLoader.maximumBatchPerGPU, required: true)
+        let batchRange = 1...WorkloadLoader.maximumBatchPerGPU
+        let batch: Int?
+        if transformer {
+            if let text = element[attribute: "batch-per-gpu"] {
+                reject(element, "batch-per-gpu", text, "does not apply to a transformer, whose batch is global-batch-tokens on <transformer>; use micro-batch for the sequences per micro-batch")
+            }
+            batch = element[attribute: "micro-batch"] == nil ? 1 : integer(element, "micro-batch", batchRange)
+        } else {
+            if let text = element[attribute: "micro-batch"] {
+                reject(element, "micro-batch", text, "applies to transformers only; a recommendation model sets batch-per-gpu")
+            }
+            batch = integer(element, "batch-per-gpu", batchRange, required: true)
+        }
         var precisions = Precisions()
         if let precision = element.children(named: "precision").first {
             precisions = Precisions(
@@ -505,8 +573,18 @@ private struct WorkloadReader {
                 compute: choice(precision, "compute", default: .fp32) ?? .fp32,
                 gradientAllReduce: choice(precision, "gradient-all-reduce", default: .fp32) ?? .fp32)
         }
-        let sparse = optimizer(element, "sparse-optimizer", SparseOptimizer.init(kind:learningRate:))
         let dense = optimizer(element, "dense-optimizer", DenseOptimizer.init(kind:learningRate:))
+        let sparse: SparseOptimizer?
+        if transformer {
+            if let extra = element.children(named: "sparse-optimizer").first {
+                fail(extra, "a transformer has no sparse features: its token embedding is trained by the <dense-optimizer>; remove <sparse-optimizer>")
+            }
+            sparse = dense.flatMap { dense in
+                SparseOptimizer.Kind(rawValue: dense.kind.rawValue).map { SparseOptimizer(kind: $0, learningRate: dense.learningRate) }
+            }
+        } else {
+            sparse = optimizer(element, "sparse-optimizer", SparseOptimizer.init(kind:learningRate:))
+        }
         guard let batch, let sparse, let dense, problems.count == problemsBefore else { return nil }
         return TrainingSetup(batchPerGPU: batch, precisions: precisions, sparseOptimizer: sparse, denseOptimizer: dense)
     }

@@ -195,9 +195,13 @@ import Testing
         return rows
     }
 
+    /// Shipped recommendation workloads (transformers have their own table); a file that does not
+    /// load is kept, so the table checks report it.
     static let shippedFiles: [String] = {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: workloads.path)) ?? []
-        return names.filter { $0.hasSuffix(".xml") }.sorted()
+        return names.filter { $0.hasSuffix(".xml") }.sorted().filter { name in
+            (try? WorkloadLoader.load(path: workloads.appendingPathComponent(name).path))?.transformer == nil
+        }
     }()
 
     @Test func everyShippedFileIsInTheTable() throws {
