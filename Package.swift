@@ -69,6 +69,8 @@ let package = Package(
         .testTarget(name: "WorkloadTests", dependencies: ["Workload"]),
         .testTarget(name: "PartitioningTests", dependencies: ["Partitioning", "Workload"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Workload"]),
+        // The towerplan binary end to end (it must be built: `swift build --build-tests`).
+        .testTarget(name: "CLITests", dependencies: ["Partitioning", "Training", "Workload"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Simulation", "Partitioning", "Training", "Topology", "Workload"]),
     ]
 )

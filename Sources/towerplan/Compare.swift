@@ -3,6 +3,7 @@ import Foundation
 import Partitioning
 import Simulation
 import Topology
+import Training
 import Workload
 
 /// `towerplan compare --topology T --workload W --embeddings FILE --strategies tp,kmeans,random,greedy,round-robin`
@@ -48,8 +49,20 @@ struct Compare: ParsableCommand {
 
     @OptionGroup var balance: BalanceOptions
 
+    @Flag(help: "Also train the model for real with each partition (DMT) and flat, and report the held-out AUC.")
+    var train = false
+
+    @Option(name: .customLong("train-steps"), help: "With --train: optimizer steps per model.")
+    var trainSteps = 4_000
+
+    @Option(help: "With --train: CPU threads (results are bit-identical for a given count).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
     @Flag(help: "Print JSON instead of text.")
     var json = false
+
+    @Flag(help: "No progress line.")
+    var quiet = false
 
     /// The strategies asked for, in order, without repeats.
     func chosenStrategies() throws -> [PartitionStrategy] {
@@ -78,6 +91,28 @@ struct Compare: ParsableCommand {
             throw ValidationError("--manual FILE and the strategy manual go together: add both or neither")
         }
         if let towers, towers < 1 { throw ValidationError("--towers must be at least 1, got \(towers)") }
+        if trainSteps < 1 { throw ValidationError("--train-steps must be at least 1, got \(trainSteps)") }
+        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    /// Held-out AUC of the workload's model trained `trainSteps` steps in `layout` (nil without --train).
+    func measuredAUC(_ model: Workload, _ layout: RecommendationNetwork.Layout, label: String, progress: ProgressLine) throws -> Double? {
+        guard train else { return nil }
+        let trainer = try orExit {
+            try Trainer(
+                workload: model,
+                configuration: TrainingConfiguration(
+                    layout: layout, length: .steps(trainSteps), batch: model.training.batchPerGPU, threads: threads, seed: balance.seed))
+        }
+        let report = try orExit {
+            try trainer.run(progress: { progress.update("training \(label): step \($0.position.step)/\(trainSteps)", fraction: Double($0.position.step) / Double(trainSteps)) })
+        }
+        return report.evaluation.auc
+    }
+
+    /// The towers of a resolved partition as the training engine takes them (tower order, features in workload order).
+    static func towers(_ resolved: ResolvedPartition) -> RecommendationNetwork.Layout {
+        .towers((0 ..< resolved.towerCount).map { tower in resolved.towerOfFeature.indices.filter { resolved.towerOfFeature[$0] == tower } })
     }
 
     func run() throws {
@@ -87,12 +122,14 @@ struct Compare: ParsableCommand {
         let level = try TowerLevel(cluster: cluster, level: towerDomain, workload: model)
         let towerCount = towers ?? inputs.manual?.partition.towerCount ?? min(level.grid.count, model.features.count)
         let flatStep = try orExit { try simulateStep(FlatLayout(sharding: .tableWise).plan(workload: model, cluster: cluster), on: cluster) }
+        let progress = ProgressLine(quiet: quiet || json)
+        defer { progress.finish() }
         var rows = [
             ComparisonRow(
                 strategy: "flat", imbalance: nil, capturedAffinity: nil,
                 crossDomainBytesPerGpu: CrossDomainTraffic.flat(
                     workload: model, gpus: cluster.accelerators.count, gpusPerDomain: level.grid.width, batch: model.training.batchPerGPU),
-                stepSeconds: flatStep.stepSeconds, speedupVsFlat: 1, ari: nil)
+                stepSeconds: flatStep.stepSeconds, speedupVsFlat: 1, ari: nil, auc: try measuredAUC(model, .flat, label: "flat", progress: progress))
         ]
         var notes: [String] = []
         for strategy in try chosenStrategies() {
@@ -111,7 +148,26 @@ struct Compare: ParsableCommand {
                 ComparisonRow(
                     strategy: strategy.rawValue, imbalance: result.metrics.imbalance, capturedAffinity: result.metrics.capturedAffinity,
                     crossDomainBytesPerGpu: result.metrics.crossDomainBytesPerGPU, stepSeconds: step.stepSeconds,
-                    speedupVsFlat: flatStep.stepSeconds / step.stepSeconds, ari: result.metrics.adjustedRandIndex))
+                    speedupVsFlat: flatStep.stepSeconds / step.stepSeconds, ari: result.metrics.adjustedRandIndex,
+                    auc: try measuredAUC(model, Self.towers(result.resolved), label: strategy.rawValue, progress: progress)))
+        }
+        // The oracle: the planted groups themselves as towers, when the data has them.
+        if let planted = inputs.affinity?.plantedGroups, let groups = planted.max().map({ $0 + 1 }), groups <= level.domains.count {
+            let resolved = ResolvedPartition(towerOfFeature: planted, domainOfTower: Array(0 ..< groups))
+            var layout = SPTTLayout(towerLevel: level.name, intraDomain: intraDomain ?? .rowWise)
+            let step = try orExit {
+                try layout.apply(resolved)
+                return try simulateStep(layout.plan(workload: model, cluster: cluster), on: cluster)
+            }
+            let metrics = PartitionMetrics(
+                towerOfFeature: planted, towerCount: groups, costs: balance.costWeights.costs(of: model), affinity: inputs.affinity?.graph,
+                plantedGroups: planted, workload: model, domains: level.domains.count)
+            rows.append(
+                ComparisonRow(
+                    strategy: "planted groups (oracle)", imbalance: metrics.imbalance, capturedAffinity: metrics.capturedAffinity,
+                    crossDomainBytesPerGpu: metrics.crossDomainBytesPerGPU, stepSeconds: step.stepSeconds,
+                    speedupVsFlat: flatStep.stepSeconds / step.stepSeconds, ari: 1,
+                    auc: try measuredAUC(model, Self.towers(resolved), label: "planted groups", progress: progress)))
         }
         if inputs.affinity == nil { notes.append("affinity: unknown without --embeddings, so only cost-only strategies ran") }
         let report = ComparisonReport(
@@ -133,6 +189,8 @@ struct ComparisonRow: Encodable {
     let stepSeconds: Double
     let speedupVsFlat: Double
     let ari: Double?
+    /// Held-out AUC of the model trained with this partition (with --train).
+    let auc: Double?
 }
 
 /// What `compare` prints, as a value so the text and the JSON stay in step.
@@ -148,19 +206,27 @@ struct ComparisonReport: Encodable {
 
     var text: String {
         let dash = "—"
-        var table = [["strategy", "imbalance", "captured affinity", "cross-domain/GPU", "step time", "speedup vs flat", "ARI"]]
+        let trained = rows.contains { $0.auc != nil }
+        let flatAUC = rows.first?.auc
+        var table = [["strategy", "imbalance", "captured affinity", "cross-domain/GPU", "step time", "speedup vs flat", "ARI"] + (trained ? ["AUC", "vs flat"] : [])]
         for row in rows {
-            table.append([
-                row.strategy, row.imbalance.map { String(format: "%.3f×", $0) } ?? dash,
-                row.capturedAffinity.map { String(format: "%.1f%%", $0 * 100) } ?? dash, Units.formatBytes(row.crossDomainBytesPerGpu),
-                Units.formatDuration(row.stepSeconds), String(format: "%.2f×", row.speedupVsFlat), row.ari.map { String(format: "%.3f", $0) } ?? dash,
-            ])
+            var cells: [String] = [row.strategy, row.imbalance.map { String(format: "%.3f×", $0) } ?? dash]
+            cells.append(row.capturedAffinity.map { String(format: "%.1f%%", $0 * 100) } ?? dash)
+            cells.append(Units.formatBytes(row.crossDomainBytesPerGpu))
+            cells.append(Units.formatDuration(row.stepSeconds))
+            cells.append(String(format: "%.2f×", row.speedupVsFlat))
+            cells.append(row.ari.map { String(format: "%.3f", $0) } ?? dash)
+            if trained {
+                cells.append(row.auc.map { String(format: "%.4f", $0) } ?? dash)
+                if let auc = row.auc, let flatAUC { cells.append(String(format: "%+.4f", auc - flatAUC)) } else { cells.append(dash) }
+            }
+            table.append(cells)
         }
         var lines = [
             "\(cluster) · \(workload): \(towers) towers on \(towerLevel) domains, bound \(String(format: "%.3f", 1 + epsilon))× the mean tower cost, seed \(seed)",
             "",
         ]
-        lines += textTable(table, rightAligned: [1, 2, 3, 4, 5, 6])
+        lines += textTable(table, rightAligned: [1, 2, 3, 4, 5, 6, 7, 8])
         if !notes.isEmpty { lines += ["", "notes:"] + notes.map { "  " + $0 } }
         return lines.joined(separator: "\n")
     }

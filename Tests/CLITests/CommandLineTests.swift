@@ -1,0 +1,121 @@
+import Foundation
+import Partitioning
+import Testing
+import Training
+import Workload
+
+/// The `towerplan` binary end to end, as a user runs it: exit codes, JSON fields, files written.
+@Suite struct CommandLineTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The `towerplan` executable SwiftPM built next to this test binary.
+    static func binary() throws -> String {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0 ..< 4 {
+            let candidate = directory.appendingPathComponent("towerplan").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        throw Missing(searchedFrom: CommandLine.arguments[0])
+    }
+
+    struct Missing: Error, CustomStringConvertible {
+        var searchedFrom: String
+        var description: String { "towerplan is not built next to \(searchedFrom); run `swift build --build-tests` first" }
+    }
+
+    /// Runs towerplan with `arguments` from the repository root; returns the exit status and stdout/stderr.
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try binary())
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    static func temporary(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("towerplan-cli-\(UUID().uuidString)-\(name)").path
+    }
+
+    /// An embeddings file for workloads/synthetic-planted.xml whose affinity is strong inside the
+    /// data's planted groups and weak, noisy, elsewhere: what a well-trained flat model exports.
+    static func plantedEmbeddings() throws -> String {
+        let workload = try WorkloadLoader.load(path: root.appendingPathComponent("workloads/synthetic-planted.xml").path)
+        let groups = try SyntheticDataset(workload: workload).plantedGroups
+        var generator = SeededGenerator(seed: 11)
+        let count = groups.count
+        var affinity = [[Double]](repeating: [Double](repeating: 0, count: count), count: count)
+        for f in 0 ..< count {
+            for g in 0 ..< f {
+                let value = (groups[f] == groups[g] ? 1.0 : 0.1) * (0.5 + generator.nextUnitDouble())
+                affinity[f][g] = value
+                affinity[g][f] = value
+            }
+        }
+        let file = FeatureAffinityFile(
+            workload: workload.name, trained: .init(layout: "flat"), representationMethod: "affinity rows", affinityMethod: "planted for a test",
+            features: workload.features.indices.map { .init(name: workload.features[$0].name, representation: affinity[$0], plantedGroup: groups[$0]) },
+            affinity: affinity)
+        let path = temporary("embeddings.json")
+        try file.write(to: path)
+        return path
+    }
+
+    @Test func compareOnThePlantedWorkloadRecoversTheGroupsWithTP() throws {
+        let embeddings = try Self.plantedEmbeddings()
+        defer { try? FileManager.default.removeItem(atPath: embeddings) }
+        let result = try Self.run([
+            "compare", "--topology", "topologies/zionex-a100-128.xml", "--workload", "workloads/synthetic-planted.xml",
+            "--embeddings", embeddings, "--towers", "5", "--strategies", "tp,kmeans,random,greedy,round-robin", "--json",
+        ])
+        #expect(result.status == 0, "\(result.errors)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let rows = try #require(report["rows"] as? [[String: Any]])
+        let byStrategy = Dictionary(uniqueKeysWithValues: rows.map { ($0["strategy"] as! String, $0) })
+        #expect(Set(byStrategy.keys) == ["flat", "tp", "kmeans", "random", "greedy", "round-robin", "planted groups (oracle)"])
+        for row in rows where row["strategy"] as? String != "flat" {
+            #expect((row["step_seconds"] as? Double ?? 0) > 0 && row["speedup_vs_flat"] is Double && row["captured_affinity"] is Double)
+            if ["tp", "kmeans", "random", "greedy"].contains(row["strategy"] as? String) {
+                #expect((row["imbalance"] as? Double ?? 9) <= 1.05 + 1e-9, "\(row)")
+            }
+        }
+        #expect((byStrategy["tp"]?["ari"] as? Double ?? 0) >= 0.9)
+        #expect(abs(byStrategy["random"]?["ari"] as? Double ?? 1) < 0.2)
+        #expect((byStrategy["tp"]?["captured_affinity"] as? Double ?? 0) > (byStrategy["random"]?["captured_affinity"] as? Double ?? 1))
+    }
+
+    @Test func trainWritesJSONAndResumesFromItsCheckpoint() throws {
+        let checkpoint = Self.temporary("run.ckpt")
+        defer { try? FileManager.default.removeItem(atPath: checkpoint) }
+        let common = ["train", "--workload", "workloads/synthetic-planted.xml", "--batch", "64", "--threads", "1", "--eval-samples", "256", "--json"]
+        let whole = try Self.run(common + ["--steps", "12"])
+        #expect(whole.status == 0, "\(whole.errors)")
+        let first = try Self.run(common + ["--steps", "8", "--checkpoint", checkpoint, "--checkpoint-every", "4"])
+        #expect(first.status == 0, "\(first.errors)")
+        let resumed = try Self.run(common + ["--steps", "12", "--checkpoint", checkpoint, "--resume"])
+        #expect(resumed.status == 0, "\(resumed.errors)")
+        let decode = { (text: String) throws -> [String: Any] in
+            try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        }
+        let a = try decode(whole.output), b = try decode(resumed.output)
+        #expect(a["steps"] as? Int == 12 && b["steps"] as? Int == 12)
+        #expect(a["auc"] as? Double == b["auc"] as? Double && a["logloss"] as? Double == b["logloss"] as? Double)
+        #expect(a["samples_per_second"] is Double)
+    }
+
+    @Test func badInputExitsWithOneAndSaysWhat() throws {
+        let missing = try Self.run(["train", "--workload", "workloads/nope.xml", "--steps", "1"])
+        #expect(missing.status == 1 && missing.errors.contains("nope.xml"))
+        let data = try Self.run(["train", "--workload", "workloads/synthetic-planted.xml", "--steps", "1", "--data", "parquet:x"])
+        #expect(data.status == 1 && data.errors.contains("neither synthetic nor criteo:PATH"))
+        let usage = try Self.run(["train", "--workload", "workloads/synthetic-planted.xml", "--steps", "1", "--epochs", "1"])
+        #expect(usage.status == 64 && usage.errors.contains("not both"))
+    }
+}
