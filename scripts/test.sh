@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh none
-swift test
+# Build every product first: the CLI and MPI tests run the towerplan and towerplan-mpi-worker binaries.
+swift build --build-tests
+swift test --skip-build
