@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 // towerplan: plan Disaggregated Multi-Tower layouts for recommendation-model training.
 // Module layout and dependency direction follow DESIGN.md §2: Topology and Workload are leaves,
-// Reports renders result types, the CLI (towerplan) sits on top. Modules named in DESIGN.md that
-// no code fills yet (Distributed) are added by the issues that implement them;
+// Reports renders result types, the CLI (towerplan) sits on top. Modules named in DESIGN.md are
+// added by the issues that implement them;
 // Partitioning holds the partition file so far, the strategies come with the tower-partitioner issue.
 import PackageDescription
 
@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Partitioning", targets: ["Partitioning"]),
         .library(name: "Reports", targets: ["Reports"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Distributed", targets: ["Distributed"]),
         .library(name: "Planner", targets: ["Planner"]),
     ],
     dependencies: [
@@ -50,6 +51,12 @@ let package = Package(
         // Search over tower layouts (DESIGN §2): enumerate → estimate → propose → partition → report.
         .target(name: "Planner", dependencies: ["Simulation", "Partitioning", "Training", "Topology", "Workload"]),
         .target(name: "Reports", dependencies: ["Topology", "CGraphviz"]),
+        // The same models across MPI ranks (DESIGN §2): the MPI wrapper, flat and SPTT steps, the launcher.
+        .target(name: "Distributed", dependencies: ["Training", "Workload", "CMPI"]),
+        // The process `mpirun` starts for a distributed run (and for the DistributedTests).
+        .executableTarget(
+            name: "towerplan-mpi-worker",
+            dependencies: ["Distributed", "Training", "Workload", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "towerplan",
             dependencies: [
@@ -71,6 +78,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Workload"]),
         // The towerplan binary end to end (it must be built: `swift build --build-tests`).
         .testTarget(name: "CLITests", dependencies: ["Partitioning", "Training", "Workload"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Training", "Workload"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Simulation", "Partitioning", "Training", "Topology", "Workload"]),
     ]
 )

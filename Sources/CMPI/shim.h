@@ -17,4 +17,6 @@ static inline MPI_Op tp_mpi_max(void) { return MPI_MAX; }
 static inline MPI_Errhandler tp_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int tp_mpi_undefined(void) { return MPI_UNDEFINED; }
 static inline void *tp_mpi_in_place(void) { return MPI_IN_PLACE; }
+/* MPI_MAX_ERROR_STRING is a macro over another macro, which Swift does not import. */
+static inline int tp_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 #endif

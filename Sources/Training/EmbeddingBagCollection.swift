@@ -68,14 +68,31 @@ public final class EmbeddingBagCollection {
     /// Pooled embeddings of `batch`: B × (F·D). The result is this collection's workspace.
     public func forward(_ batch: SampleBatch) -> Matrix {
         columns.removeAll(keepingCapacity: true)
-        for (slot, feature) in features.enumerated() {
+        for feature in features {
             precondition(feature < batch.sparse.count, "the batch has \(batch.sparse.count) sparse features, feature \(feature) is missing")
-            let column = batch.sparse[feature]
-            let rows = tables[slot].rows
-            precondition(column.ids.allSatisfy { $0 >= 0 && Int($0) < rows }, "feature \(feature) has an id outside its \(rows)-row table")
-            columns.append(column)
+            columns.append(batch.sparse[feature])
         }
-        let count = batch.count, d = dimension, width = outputWidth
+        return pool(count: batch.count)
+    }
+
+    /// Pooled embeddings of `count` samples given only this collection's ids: `columns[c]` holds
+    /// feature `features[c]`'s ids (count + 1 offsets). For a caller without a whole batch — an
+    /// MPI rank that owns these tables and received their ids from the other ranks. Same result,
+    /// workspace and cost as `forward(_:)`; `backward` then updates the rows these ids name.
+    public func forward(columns: [SparseColumn], count: Int) -> Matrix {
+        precondition(columns.count == features.count, "\(features.count) tables need \(features.count) id columns, got \(columns.count)")
+        precondition(columns.allSatisfy { $0.offsets.count == count + 1 }, "each id column needs count + 1 = \(count + 1) offsets")
+        self.columns = columns
+        return pool(count: count)
+    }
+
+    /// Sums the rows `columns` name into the output workspace (count × F·D).
+    private func pool(count: Int) -> Matrix {
+        for (slot, column) in columns.enumerated() {
+            let rows = tables[slot].rows
+            precondition(column.ids.allSatisfy { $0 >= 0 && Int($0) < rows }, "feature \(features[slot]) has an id outside its \(rows)-row table")
+        }
+        let d = dimension, width = outputWidth
         output.resize(rows: count)
         let out = output.pointer
         threads.forEachRange(count) { range in

@@ -95,7 +95,7 @@ public final class RecommendationNetwork {
         let module = if case .flat = layout { TowerModule.identity } else { model.towerModule }
 
         bottom = model.bottomMLP.map { MLPNetwork($0, finalReLU: true, seed: SeededGenerator.mix(seed, 1)) }
-        let embeddingSeed = SeededGenerator.mix(seed, 2)
+        let embeddingSeed = Self.embeddingSeed(seed)
         bags = towerFeatures.map { members in
             EmbeddingBagCollection(
                 features: members.map { (index: $0, rows: model.features[$0].tableRows) }, dimension: d,
@@ -150,7 +150,7 @@ public final class RecommendationNetwork {
             BinaryCrossEntropy.meanLoss(logits: logits.pointer, labels: labels.baseAddress!, count: batch.count, gradient: logitGradient.pointer)
         }
         step += 1
-        backward(batch.count)
+        backward()
         optimizer.apply(step: step)
         return loss
     }
@@ -199,9 +199,33 @@ public final class RecommendationNetwork {
     /// Runs the model forward; returns the top MLP's B × 1 output (its workspace).
     private func forward(_ batch: SampleBatch) -> Matrix {
         checkShape(batch)
-        let count = batch.count
+        return dataParallelForward(count: batch.count, dense: batch.dense) { tower in
+            towerModules[tower].forward(bags[tower].forward(batch))
+        }
+    }
+
+    /// Backpropagates `logitGradient` and applies the sparse updates.
+    private func backward() {
+        let gradients = dataParallelBackward(logitGradient)
+        for (tower, (bag, module)) in zip(bags, towerModules).enumerated() {
+            bag.backward(module.backward(gradients[tower]), step: step)
+        }
+    }
+
+    /// The part of the forward pass every rank of a distributed run replicates: the bottom MLP on
+    /// `dense` (count × denseFeatures values), the concatenation [dense vector | tower outputs | zero
+    /// pad], the global interaction and the top MLP. Returns the count × 1 logits (the top MLP's
+    /// workspace).
+    ///
+    /// Why a hook: `trainStep` computes the tower outputs here from its own tables; an MPI rank
+    /// (module Distributed) gets them from the ranks that own the towers, so it runs only this
+    /// part and `dataParallelBackward`. `towerOutput(t)` is called once per tower, in tower order,
+    /// and must return a count × d_t matrix that stays unchanged until `dataParallelBackward`.
+    /// Cost: the dense layers' FLOPs plus one copy of count × (denseWidth + Σ d_t) values.
+    public func dataParallelForward(count: Int, dense: [Float], towerOutput: (Int) -> Matrix) -> Matrix {
+        precondition(dense.count == count * denseFeatures, "dense needs \(count) × \(denseFeatures) values, got \(dense.count)")
         denseInput.resize(rows: count)
-        batch.dense.withUnsafeBufferPointer { dense in
+        dense.withUnsafeBufferPointer { dense in
             if let base = dense.baseAddress { denseInput.pointer.update(from: base, count: dense.count) }
         }
         let denseVector = bottom?.forward(denseInput) ?? denseInput
@@ -210,16 +234,24 @@ public final class RecommendationNetwork {
         for row in 0 ..< count where padding > 0 { (assembled.row(row) + width - padding).update(repeating: 0, count: padding) }
         Kernels.copyColumns(rows: count, width: denseVector.columns, from: denseVector.pointer, stride: denseVector.columns,
                             to: assembled.pointer, stride: width)
-        for (tower, (bag, module)) in zip(bags, towerModules).enumerated() {
-            let output = module.forward(bag.forward(batch))
+        for tower in towerModules.indices {
+            let output = towerOutput(tower)
+            precondition(output.rows == count && output.columns == towerModules[tower].outputWidth,
+                         "tower \(tower) output is \(output.rows) × \(output.columns), expected \(count) × \(towerModules[tower].outputWidth)")
             Kernels.copyColumns(rows: count, width: output.columns, from: output.pointer, stride: output.columns,
                                 to: assembled.pointer + towerOffsets[tower], stride: width)
         }
         return top.forward(interaction.forward(assembled))
     }
 
-    /// Backpropagates `logitGradient` and applies the sparse updates.
-    private func backward(_ count: Int) {
+    /// Backward of `dataParallelForward` from ∂loss/∂logit (count × 1): overwrites the gradients of
+    /// the bottom MLP, interaction and top MLP parameters and returns ∂loss/∂(tower t's output),
+    /// count × d_t per tower (this model's workspaces, valid until the next call). Updates nothing:
+    /// the caller applies the optimizer, after an all-reduce when it is one replica of many (the
+    /// scale of `logitGradient` decides which mean the gradients are of). Cost: the dense layers'
+    /// backward FLOPs plus one copy of count × Σ d_t values.
+    public func dataParallelBackward(_ logitGradient: Matrix) -> [Matrix] {
+        let count = logitGradient.rows
         let inputGradient = interaction.backward(top.backward(logitGradient))
         let width = inputGradient.columns
         if let bottom {
@@ -228,13 +260,18 @@ public final class RecommendationNetwork {
                                 to: denseGradient.pointer, stride: denseGradient.columns)
             _ = bottom.backward(denseGradient)
         }
-        for (tower, (bag, module)) in zip(bags, towerModules).enumerated() {
-            let gradient = towerGradients[tower]
+        for (tower, gradient) in towerGradients.enumerated() {
             gradient.resize(rows: count)
             Kernels.copyColumns(rows: count, width: gradient.columns, from: inputGradient.pointer + towerOffsets[tower], stride: width,
                                 to: gradient.pointer, stride: gradient.columns)
-            bag.backward(module.backward(gradient), step: step)
         }
+        return towerGradients
+    }
+
+    /// The seed `EmbeddingBagCollection` gets for the tables of a model built from `seed`, so a
+    /// table built elsewhere from it (on the MPI rank that owns it) starts equal to this model's.
+    public static func embeddingSeed(_ seed: UInt64) -> UInt64 {
+        SeededGenerator.mix(seed, 2)
     }
 }
 
