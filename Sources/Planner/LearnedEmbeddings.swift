@@ -6,8 +6,8 @@ import Workload
 /// Learned embeddings for the tower partitioner from a short real training run on CPU.
 ///
 /// A production workload (tables of 10⁸ rows, D = 128, a Wukong interaction) cannot be trained here,
-/// so this trains a *proxy* that keeps what the partitioner needs — the same features by name, each
-/// with its pooling — and shrinks the rest (`ProxyShape`): tables capped by hashing ids, a small D,
+/// so this trains a *proxy* that keeps what the partitioner needs — the same features by name — and
+/// shrinks the rest (`ProxyShape`): tables capped by hashing ids, pooling capped, a small D,
 /// a dot interaction (so every feature pair has its own top-MLP input, which `LearnedAffinity`
 /// reads) and synthetic data with the workload's planted groups. The affinity between features is
 /// a property of the data's interactions, not of table sizes, so the proxy's affinity is what the
@@ -15,12 +15,17 @@ import Workload
 public enum LearnedEmbeddings {
     /// How the proxy model is shrunk.
     public struct ProxyShape: Sendable, Hashable {
-        /// Tables above this many rows are hashed down to it.
-        public var maximumRows = 20_000
+        /// Tables above this many rows are hashed down to it: small enough that every id is seen
+        /// often within a minute of training (synthetic-planted's 50–2k-row tables learn its
+        /// planted pairs in ~1M samples; 2k–100k-row tables barely start).
+        public var maximumRows = 2_000
+        /// Ids per sample are capped at this pooling factor: the planted interactions are between
+        /// features' pooled latents whatever the pooling, and a 50-id bag costs 50 lookups.
+        public var maximumPooling = 1.0
         /// Embedding width of every table.
         public var dimension = 16
         /// Hidden widths of the top MLP (a final width-1 layer is added).
-        public var topHidden = [128, 64]
+        public var topHidden = [64]
         /// Samples per step.
         public var batch = 512
         /// Held-out samples the affinity is measured on.
@@ -39,8 +44,8 @@ public enum LearnedEmbeddings {
         public var stoppedByBudget: Bool
     }
 
-    /// The proxy of `workload`: its features (names and pooling), dense features and data section,
-    /// shrunk by `shape`, with a dot interaction, identity tower modules and Adagrad/Adam.
+    /// The proxy of `workload`: its features (by name), dense features and data section, shrunk by
+    /// `shape` (tables, pooling, width), with a dot interaction, identity tower modules and Adagrad/Adam.
     public static func proxy(of workload: Workload, shape: ProxyShape = ProxyShape()) throws -> Workload {
         guard let model = workload.recommendation else {
             throw TrainingError.invalid("learned embeddings need a recommendation workload; \(workload.name) is not one")
@@ -49,6 +54,7 @@ public enum LearnedEmbeddings {
             var proxy = feature
             proxy.dimension = shape.dimension
             proxy.hashSize = min(feature.tableRows, shape.maximumRows)
+            proxy.pooling = min(feature.pooling, shape.maximumPooling)
             return proxy
         }
         let bottom = model.denseFeatures > 0 ? MLP(inputWidth: model.denseFeatures, layerWidths: [64, shape.dimension]) : nil

@@ -9,7 +9,7 @@ import Testing
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static let shippedNames = [
-        "dlrm-criteo-kaggle", "dlrm-criteo-terabyte", "dcn-criteo", "prod-512", "wukong-720", "dlrm-kaggle-bench", "synthetic-planted",
+        "dlrm-criteo-kaggle", "dlrm-criteo-terabyte", "dcn-criteo", "prod-512", "wukong-720", "dlrm-kaggle-bench", "synthetic-planted", "prod-128",
     ]
 
     static func path(_ name: String) -> String {
