@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "towerplan",
             dependencies: [
-                "Topology", "Workload", "Partitioning", "Simulation", "Reports", "SchemaXML", "Training", "Planner",
+                "Topology", "Workload", "Partitioning", "Simulation", "Reports", "SchemaXML", "Training", "Planner", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

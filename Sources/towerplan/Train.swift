@@ -1,7 +1,10 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Partitioning
 import Planner
+import Simulation
+import Topology
 import Training
 import Workload
 
@@ -24,6 +27,10 @@ struct Train: ParsableCommand {
               towerplan train --workload workloads/synthetic-planted.xml --steps 2000 --export-embeddings emb.json
               towerplan train --workload workloads/dlrm-criteo-kaggle.xml --data criteo:train.txt --epochs 1 --checkpoint run.ckpt --resume
               towerplan train --workload workloads/dlrm-kaggle-bench.xml --steps 100 --batch 2048 --threads 2 --benchmark --json
+
+            Multi-process (MPI) training: --ranks N starts `mpirun` with N ranks of `towerplan-mpi-worker` (installed next to towerplan) on this machine, in hosts of --ranks-per-host L ranks; --emulate-hosts runs each host in its own network namespace behind a rate-limited link (needs root). --layout dmt is SPTT with one tower of contiguous features per host. Times are per step, excluding the first. Across real machines run the worker under your own mpirun instead: mpirun -np 8 --hostfile hosts towerplan-mpi-worker train --workload W --layout sptt --ranks-per-host 4.
+              towerplan train --workload workloads/synthetic-planted.xml --ranks 4 --ranks-per-host 2 --layout dmt --steps 20 --json
+              sudo towerplan train --workload W --ranks 4 --ranks-per-host 2 --emulate-hosts --uplink-bits-per-second 1e9 --predict --topology calibrated.xml
             """)
 
     enum LayoutChoice: String, ExpressibleByArgument, CaseIterable {
@@ -60,8 +67,11 @@ struct Train: ParsableCommand {
     @Option(help: "Samples per step. Default: the workload's batch per GPU.")
     var batch: Int?
 
-    @Option(help: "CPU threads. Results are bit-identical for a given thread count. Default: all cores.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "CPU threads (per rank with --ranks). Results are bit-identical for a given thread count. Default: all cores; 1 per rank with --ranks.")
+    var threads: Int?
+
+    @OptionGroup(title: "Multi-process training")
+    var distributed: DistributedTrainOptions
 
     @Option(help: "Seed of the model's initial parameters.")
     var seed: UInt64 = 1
@@ -100,7 +110,10 @@ struct Train: ParsableCommand {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
-        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if distributed.ranks != nil { try validateDistributed() } else if distributed.isUsed {
+            throw ValidationError("--ranks-per-host, --emulate-hosts, --uplink-bits-per-second, --timeout, --predict and --topology apply to multi-process training: add --ranks N")
+        }
         if checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1, got \(checkpointEvery)") }
         if resume && checkpoint == nil { throw ValidationError("--resume needs --checkpoint FILE") }
         if partition != nil && layout != .dmt { throw ValidationError("--partition applies to --layout dmt") }
@@ -115,6 +128,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        if distributed.ranks != nil { return try runDistributed() }
         let model = try orExit { try WorkloadLoader.load(path: workload) }
         let configuration = try orExit { try trainingConfiguration(for: model) }
         let trainer = try orExit { try Trainer(workload: model, configuration: configuration) }
@@ -158,7 +172,7 @@ struct Train: ParsableCommand {
         }
         var configuration = TrainingConfiguration(
             layout: try networkLayout(for: model), data: source, length: steps.map { .steps($0) } ?? .epochs(epochs ?? 1),
-            batch: batch ?? model.training.batchPerGPU, threads: threads, seed: seed, evaluationSamples: evalSamples,
+            batch: batch ?? model.training.batchPerGPU, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, seed: seed, evaluationSamples: evalSamples,
             evaluateEvery: evalEvery, benchmarkPool: benchmark ? 16 : nil)
         configuration.baseline = baseline
         return configuration
@@ -232,5 +246,202 @@ struct TrainSummary: Encodable {
         self.towers = towers
         self.embeddings = embeddings
         self.report = report
+    }
+}
+
+/// `train --ranks N …`: the options of multi-process training (`Train.runDistributed`).
+struct DistributedTrainOptions: ParsableArguments {
+    @Option(help: "Train on N MPI ranks of this machine: starts mpirun with N ranks of towerplan-mpi-worker (next to this binary).")
+    var ranks: Int?
+
+    @Option(help: "Ranks per host (L); --ranks must be a multiple. --layout dmt puts one tower of contiguous features on each host. Default: all ranks on one host.")
+    var ranksPerHost: Int?
+
+    @Flag(help: "Run each host in its own network namespace behind a rate-limited link, so cross-host traffic is really slower (needs root, ip, tc).")
+    var emulateHosts = false
+
+    @Option(help: "Emulated hosts: each host's link rate in bit/s. Default 1e9.")
+    var uplinkBitsPerSecond: Double?
+
+    @Option(help: "Stop the MPI job after this many seconds. Default 3600.")
+    var timeout: Int?
+
+    @Flag(help: "Also simulate the same layout and batch on --topology (efficiencies 1: its peaks are measured rates) and print predicted against measured times.")
+    var predict = false
+
+    @Option(help: "Cluster file for --predict, e.g. written by `towerplan calibrate` for the same ranks and hosts.")
+    var topology: String?
+
+    /// Whether any option other than --ranks was given.
+    var isUsed: Bool { ranksPerHost != nil || emulateHosts || uplinkBitsPerSecond != nil || timeout != nil || predict || topology != nil }
+}
+
+extension Train {
+    /// The single-process options a multi-process run does not have, with why.
+    private var singleProcessOnly: [(given: Bool, option: String)] {
+        [
+            (data != nil && data != "synthetic", "--data (ranks train on the workload's synthetic data)"), (baseline, "--baseline"),
+            (partition != nil, "--partition (dmt puts contiguous towers on the hosts)"), (epochs != nil, "--epochs (give --steps)"),
+            (evalEvery != nil, "--eval-every"), (checkpoint != nil || resume, "--checkpoint/--resume"), (exportEmbeddings != nil, "--export-embeddings"),
+            (benchmark, "--benchmark"),
+        ]
+    }
+
+    /// `validate()` for `--ranks`: the shape of the job and the options that go with it.
+    func validateDistributed() throws {
+        let options = distributed
+        guard let ranks = options.ranks, ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
+        let perHost = options.ranksPerHost ?? ranks
+        guard perHost >= 1, ranks % perHost == 0 else {
+            throw ValidationError("--ranks \(ranks) is not a multiple of --ranks-per-host \(perHost): every host holds the same number of ranks")
+        }
+        if let rate = options.uplinkBitsPerSecond, !(rate >= 8_000 && rate.isFinite) { throw ValidationError("--uplink-bits-per-second must be at least 8000") }
+        if options.uplinkBitsPerSecond != nil && !options.emulateHosts { throw ValidationError("--uplink-bits-per-second applies to --emulate-hosts") }
+        if let timeout = options.timeout, timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
+        if options.predict != (options.topology != nil) { throw ValidationError("--predict needs --topology FILE (e.g. from `towerplan calibrate`), and --topology is for --predict") }
+        guard steps != nil else { throw ValidationError("multi-process training runs a fixed number of steps: give --steps") }
+        let unsupported = singleProcessOnly.filter(\.given).map(\.option)
+        if !unsupported.isEmpty { throw ValidationError("not available with --ranks: \(unsupported.joined(separator: ", "))") }
+    }
+
+    /// Trains on `--ranks` MPI ranks through `LocalMPIJob` and prints the summary, predicted
+    /// times next to the measured ones with `--predict` (simulated first, so that a topology
+    /// that does not fit fails before the job starts).
+    func runDistributed() throws {
+        let model = try orExit { try WorkloadLoader.load(path: workload) }
+        let ranks = distributed.ranks!, perHost = distributed.ranksPerHost ?? ranks, batchPerRank = batch ?? model.training.batchPerGPU
+        let prediction = try distributed.topology.map { path in
+            try orExit { try predictedStep(model, topology: path, ranks: ranks, ranksPerHost: perHost, batchPerRank: batchPerRank) }
+        }
+        var arguments = [
+            "train", "--workload", workload, "--layout", layout == .dmt ? "sptt" : "flat", "--batch", String(batchPerRank), "--steps", String(steps!),
+            "--seed", String(seed), "--threads", String(threads ?? 1),
+        ]
+        if layout == .dmt { arguments += ["--ranks-per-host", String(perHost)] }
+        let job = LocalMPIJob(
+            program: LocalMPIJob.siblingExecutable("towerplan-mpi-worker"), ranks: ranks, ranksPerHost: perHost,
+            emulatedUplink: distributed.emulateHosts ? EmulatedHosts.Uplink(bitsPerSecond: distributed.uplinkBitsPerSecond ?? 1e9) : nil,
+            timeout: .seconds(distributed.timeout ?? 3600))
+        let report = try orExit { try JSONDecoder().decode(DistributedTrainingReport.self, from: try job.run(arguments: arguments)) }
+        let summary = DistributedTrainSummary(
+            workload: model.name, layout: layout.rawValue, ranksPerHost: perHost, emulatedUplinkBitsPerSecond: job.emulatedUplink?.bitsPerSecond,
+            report: report, prediction: prediction)
+        print(json ? try jsonText(summary) : summary.text)
+    }
+
+    /// The simulator's step for this run: the workload at `batchPerRank`, flat table-wise or SPTT
+    /// with the workers' contiguous towers, one per host, on `topology`, with efficiencies 1 and
+    /// no input-distribution pipelining (the ranks do not pipeline).
+    func predictedStep(_ model: Workload, topology: String, ranks: Int, ranksPerHost: Int, batchPerRank: Int) throws -> StepResult {
+        let cluster = try ClusterLoader.load(path: topology)
+        guard cluster.accelerators.count == ranks else {
+            throw ValidationError(
+                "\(topology) has \(cluster.accelerators.count) accelerators, the run \(ranks) ranks: calibrate for this run (towerplan calibrate --ranks \(ranks) --ranks-per-host \(ranksPerHost))")
+        }
+        var workload = model
+        workload.training.batchPerGPU = batchPerRank
+        let plan: StepPlan
+        switch layout {
+        case .flat:
+            plan = try FlatLayout(sharding: .tableWise).plan(workload: workload, cluster: cluster)
+        case .dmt:
+            let hosts = ranks / ranksPerHost, towers = DistributedLayout.contiguousTowers(features: model.features.count, domains: hosts)
+            var towerOfFeature = [Int](repeating: 0, count: model.features.count)
+            for (tower, features) in towers.enumerated() { for feature in features { towerOfFeature[feature] = tower } }
+            var sptt = SPTTLayout(towerLevel: nil, towerCount: hosts, intraDomain: .rowWise)
+            sptt.assignment = try TowerAssignment(towerOfFeature: towerOfFeature, towerCount: hosts)
+            sptt.domainOfTower = Array(0 ..< hosts)
+            plan = try sptt.plan(workload: workload, cluster: cluster)
+        }
+        let compute = ComputeModel(denseEfficiency: 1, memoryEfficiency: 1, gatherEfficiency: 1)
+        return try StepModel(communication: AggregatedCommunicationModel.best(for: cluster), compute: compute, overlapInputDistribution: false).simulate(plan)
+    }
+}
+
+/// What `train --ranks` prints, as a value so the text and the JSON stay in step. Times are
+/// seconds per step of the slowest rank; `error` is (predicted − measured) / measured.
+struct DistributedTrainSummary: Encodable {
+    struct Phase: Encodable {
+        let name: String
+        let measuredSeconds: Double?
+        let meanOverRanksSeconds: Double?
+        let predictedSeconds: Double?
+        var error: Double? { predictedSeconds.flatMap { predicted in measuredSeconds.map { (predicted - $0) / $0 } } }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encodeIfPresent(measuredSeconds, forKey: .measuredSeconds)
+            try container.encodeIfPresent(meanOverRanksSeconds, forKey: .meanOverRanksSeconds)
+            try container.encodeIfPresent(predictedSeconds, forKey: .predictedSeconds)
+            try container.encodeIfPresent(error, forKey: .error)
+        }
+
+        enum CodingKeys: String, CodingKey { case name, measuredSeconds, meanOverRanksSeconds, predictedSeconds, error }
+    }
+
+    let workload: String
+    let layout: String
+    let ranks: Int
+    let ranksPerHost: Int
+    let hosts: Int
+    let emulatedUplinkBitsPerSecond: Double?
+    let batchPerRank: Int
+    let steps: Int
+    let timedSteps: Int
+    let samplesPerSecond: Double
+    let trainingLoss: Double
+    let measuredStepSeconds: Double
+    let predictedStepSeconds: Double?
+    let predictedSamplesPerSecond: Double?
+    let phases: [Phase]
+    let report: DistributedTrainingReport
+
+    init(workload: String, layout: String, ranksPerHost: Int, emulatedUplinkBitsPerSecond: Double?, report: DistributedTrainingReport, prediction: StepResult?) {
+        self.workload = workload
+        self.layout = layout
+        ranks = report.ranks
+        self.ranksPerHost = ranksPerHost
+        hosts = report.ranks / ranksPerHost
+        self.emulatedUplinkBitsPerSecond = emulatedUplinkBitsPerSecond
+        batchPerRank = report.batchPerRank
+        steps = report.losses.count
+        timedSteps = report.timedSteps
+        measuredStepSeconds = report.stepSeconds.slowestRank
+        samplesPerSecond = Double(report.ranks * report.batchPerRank) / measuredStepSeconds
+        trainingLoss = report.losses.map(Double.init).reduce(0, +) / Double(max(report.losses.count, 1))
+        predictedStepSeconds = prediction?.stepSeconds
+        predictedSamplesPerSecond = prediction?.samplesPerSecond
+        let measured = Dictionary(report.phases.map { ($0.name, $0.seconds) }, uniquingKeysWith: { first, _ in first })
+        let predicted = Dictionary((prediction?.phases ?? []).map { ($0.name, $0.seconds) }, uniquingKeysWith: +)
+        // Measured phases in step order, then the simulator's phases the ranks do not have.
+        let names = report.phases.map(\.name) + (prediction?.phases ?? []).map(\.name).filter { measured[$0] == nil }
+        var seen = Set<String>()
+        phases = names.filter { seen.insert($0).inserted }.map {
+            Phase(name: $0, measuredSeconds: measured[$0]?.slowestRank, meanOverRanksSeconds: measured[$0]?.meanOverRanks, predictedSeconds: predicted[$0])
+        }
+        self.report = report
+    }
+
+    var text: String {
+        let placement = hosts == 1 ? "one host" : "\(hosts) \(emulatedUplinkBitsPerSecond == nil ? "" : "emulated ")hosts × \(ranksPerHost)"
+        var lines = [
+            "trained \(workload), \(layout) on \(ranks) MPI ranks (\(placement)\(emulatedUplinkBitsPerSecond.map { ", links " + Units.formatBits(perSecond: $0 / 8) } ?? ""))",
+            "  steps          \(steps) of \(ranks) × \(batchPerRank) samples (times: mean of the last \(timedSteps))",
+            "  throughput     " + String(format: "%.0f samples/s", samplesPerSecond),
+            "  training loss  " + String(format: "%.5f (mean over all steps)", trainingLoss),
+            "",
+        ]
+        let format = { (seconds: Double?) in seconds.map { Units.formatDuration($0) } ?? "—" }
+        let percent = { (error: Double?) in error.map { String(format: "%+.1f%%", $0 * 100) } ?? "" }
+        let step = Phase(name: "step", measuredSeconds: measuredStepSeconds, meanOverRanksSeconds: report.stepSeconds.meanOverRanks, predictedSeconds: predictedStepSeconds)
+        var rows = [["phase (per step, slowest rank)", "measured", "mean over ranks"] + (predictedStepSeconds == nil ? [] : ["predicted", "error"])]
+        for phase in phases + [step] {
+            rows.append(
+                [phase.name, format(phase.measuredSeconds), format(phase.meanOverRanksSeconds)]
+                    + (predictedStepSeconds == nil ? [] : [format(phase.predictedSeconds), percent(phase.error)]))
+        }
+        lines += textTable(rows, rightAligned: [1, 2, 3, 4]).map { "  " + $0 }
+        return lines.joined(separator: "\n")
     }
 }

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Distributed
+import Foundation
+import Topology
+
+/// `towerplan calibrate [--ranks N --ranks-per-host L] [--emulate-hosts] [-o FILE]`
+struct Calibrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure this machine's ranks (compute, memory, MPI links) and write a topology file of it for `train --predict`.",
+        discussion: """
+            Starts mpirun with N ranks of this very binary (`towerplan calibrate --rank-program`), which measure at once: sgemm FLOP/s through the training's Linear layer (batch 1024, 512 → 512), embedding-gather bandwidth through its EmbeddingBagCollection (100k × 64 floats, 8 ids per sample), and MPI ping-pong bandwidth and latency between ranks 0 and 1 (one host, shared memory) and 0 and L (two hosts). --emulate-hosts puts each host of L ranks in its own network namespace behind a link of --uplink-bits-per-second (needs root), as `train --emulate-hosts` does.
+
+            The file has N / L hosts of L CPU accelerators whose fp32 peak is the measured GEMM rate and whose memory bandwidth is the gather rate, so `train --predict` simulates them with efficiencies 1.
+
+            Examples:
+              towerplan calibrate --ranks 4 --ranks-per-host 2 -o calibrated.xml
+              sudo towerplan calibrate --ranks 4 --ranks-per-host 2 --emulate-hosts --uplink-bits-per-second 1e9 -o calibrated.xml
+            """)
+
+    @Option(help: "MPI ranks to measure with (N).")
+    var ranks = 2
+
+    @Option(help: "Ranks per host (L); --ranks must be a multiple. Default: all on one host.")
+    var ranksPerHost: Int?
+
+    @Flag(help: "Run each host in its own network namespace behind a rate-limited link (needs root, ip, tc).")
+    var emulateHosts = false
+
+    @Option(help: "Emulated hosts: each host's link rate in bit/s.")
+    var uplinkBitsPerSecond = 1e9
+
+    @Option(help: "Cluster name in the file.")
+    var name = "calibrated-local"
+
+    @Option(name: [.short, .customLong("output")], help: "Topology file to write (default: stdout).")
+    var output: String?
+
+    @Flag(help: "Print the measurement as JSON too (on stdout; the file goes to -o).")
+    var json = false
+
+    @Option(help: .hidden)
+    var measurement: String?
+
+    @Flag(help: .hidden)
+    var rankProgram = false
+
+    func validate() throws {
+        guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
+        let perHost = ranksPerHost ?? ranks
+        guard perHost >= 1, ranks % perHost == 0 else {
+            throw ValidationError("--ranks \(ranks) is not a multiple of --ranks-per-host \(perHost): every host holds the same number of ranks")
+        }
+        if emulateHosts && ranks == perHost { throw ValidationError("--emulate-hosts needs at least two hosts: give --ranks-per-host below --ranks") }
+    }
+
+    func run() throws {
+        if rankProgram { return try measureOnThisRank() }
+        let measured: CalibrationMeasurement
+        if let measurement {
+            // Tests inject a measurement here, so the file's numbers can be checked exactly.
+            measured = try orExit { try JSONDecoder().decode(CalibrationMeasurement.self, from: Data(contentsOf: URL(fileURLWithPath: measurement))) }
+        } else {
+            let job = LocalMPIJob(
+                program: LocalMPIJob.currentExecutable, ranks: ranks, ranksPerHost: ranksPerHost ?? ranks,
+                emulatedUplink: emulateHosts ? EmulatedHosts.Uplink(bitsPerSecond: uplinkBitsPerSecond) : nil, timeout: .seconds(600))
+            let arguments = ["calibrate", "--rank-program", "--ranks-per-host", String(ranksPerHost ?? ranks)]
+            measured = try orExit { try JSONDecoder().decode(CalibrationMeasurement.self, from: try job.run(arguments: arguments)) }
+        }
+        let xml = measured.topologyXML(name: name)
+        if let output {
+            try orExit { try Data(xml.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) }
+            printError("wrote \(output): \(summary(measured))")
+        } else if !json {
+            print(xml, terminator: "")
+        }
+        if json { print(try jsonText(measured)) }
+    }
+
+    /// One line of what was measured.
+    private func summary(_ m: CalibrationMeasurement) -> String {
+        var parts = [String(format: "%.2f GFLOP/s sgemm and %.2f GB/s gather per rank", m.gemmFlopsPerSecond / 1e9, m.gatherBytesPerSecond / 1e9)]
+        for (name, link) in [("within a host", m.intraHost), ("across hosts", m.interHost)] {
+            if let link { parts.append("\(name) \(Units.formatBits(perSecond: link.bandwidthBytesPerSecond)), \(Units.formatDuration(link.latencySeconds))") }
+        }
+        return parts.joined(separator: "; ")
+    }
+
+    /// The rank program: measure with the other ranks; rank 0 writes the JSON to --output.
+    private func measureOnThisRank() throws {
+        let world = try MPI.start()
+        do {
+            if let result = try Calibration.measure(world: world, ranksPerHost: ranksPerHost ?? world.size) {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                let data = try encoder.encode(result)
+                if let output { try data.write(to: URL(fileURLWithPath: output), options: .atomic) } else { FileHandle.standardOutput.write(data) }
+            }
+        } catch {
+            printError("towerplan calibrate rank \(world.rank): \(error)")
+            MPI.abort(code: 1)
+        }
+        try MPI.finish()
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+
+/// `towerplan calibrate` and `towerplan train --ranks` end to end: the calibrated topology file
+/// carries exactly the injected measurement and validates; the multi-process options are checked
+/// before anything starts; a 4-rank run (when Open MPI is installed) reports its steps and phases.
+@Suite(.serialized) struct DistributedCommandTests {
+    /// A measurement as rank 0 writes it (the hidden `--measurement` option reads this file instead of measuring).
+    static let measurement = """
+        {"ranks": 4, "ranksPerHost": 2, "gemmFlopsPerSecond": 12345000000, "gatherBytesPerSecond": 2500000000,
+         "memoryBytesPerRank": 8000000000,
+         "intraHost": {"bandwidthBytesPerSecond": 6000000000, "latencySeconds": 0.000004},
+         "interHost": {"bandwidthBytesPerSecond": 125000000, "latencySeconds": 0.00005}}
+        """
+
+    static var mpirunInstalled: Bool {
+        (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/mpirun") }
+    }
+
+    @Test func calibratedTopologyCarriesTheMeasuredNumbersAndValidates() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("towerplan-calibrate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("measurement.json"), output = directory.appendingPathComponent("calibrated.xml")
+        try Data(Self.measurement.utf8).write(to: input)
+        let result = try CommandLineTests.run(["calibrate", "--measurement", input.path, "-o", output.path, "--ranks", "4", "--ranks-per-host", "2"])
+        #expect(result.status == 0, "\(result.errors)")
+        let xml = try String(contentsOf: output, encoding: .utf8)
+        for expected in [
+            #"memory-bandwidth="2500000000B/s""#, #"<peak precision="fp32" flops="12345000000FLOP/s"/>"#, #"memory="8000000000""#,
+            #"<accelerator id="rank" model="cpu-rank" count="2"/>"#, #"<host template="node" count="2"/>"#,
+            #"<link a="rank" b="shm" bandwidth="6000000000B/s" latency="2000.000ns""#,
+            // Cross-host: (50 µs − 4 µs) / 2 on each NIC link, so that rank → shm → nic → switch → nic → shm → rank adds up to 50 µs.
+            #"<link a="host/nic" b="switch" bandwidth="125000000B/s" latency="23000.000ns""#,
+        ] {
+            #expect(xml.contains(expected), "missing \(expected) in\n\(xml)")
+        }
+        let validation = try CommandLineTests.run(["topo", "validate", output.path])
+        #expect(validation.status == 0, "\(validation.output)\(validation.errors)")
+        #expect(validation.output.contains("4 accelerators"))
+    }
+
+    @Test(arguments: [
+        (["--ranks", "5", "--ranks-per-host", "2", "--steps", "2"], "not a multiple of --ranks-per-host"),
+        (["--ranks", "4"], "give --steps"),
+        (["--ranks", "4", "--steps", "2", "--predict"], "--predict needs --topology"),
+        (["--ranks", "4", "--steps", "2", "--baseline"], "not available with --ranks: --baseline"),
+        (["--ranks-per-host", "2", "--steps", "2"], "add --ranks N"),
+    ])
+    func distributedOptionsAreCheckedBeforeLaunch(_ arguments: [String], _ message: String) throws {
+        let result = try CommandLineTests.run(["train", "--workload", "workloads/synthetic-planted.xml"] + arguments)
+        #expect(result.status != 0)
+        #expect(result.errors.contains(message), "\(result.errors)")
+    }
+
+    @Test(.enabled(if: mpirunInstalled, "mpirun is not installed"), arguments: ["flat", "dmt"])
+    func fourRankTrainingReportsStepsAndPhases(_ layout: String) throws {
+        let result = try CommandLineTests.run([
+            "train", "--workload", "workloads/synthetic-planted.xml", "--ranks", "4", "--ranks-per-host", "2", "--layout", layout, "--steps", "3",
+            "--batch", "16", "--json",
+        ])
+        #expect(result.status == 0, "\(result.errors)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect(json["steps"] as? Int == 3)
+        #expect((json["samples_per_second"] as? Double ?? 0) > 0)
+        #expect((json["measured_step_seconds"] as? Double ?? 0) > 0)
+        let phases = try #require(json["phases"] as? [[String: Any]])
+        let names = Set(phases.compactMap { $0["name"] as? String })
+        #expect(names.contains("dense gradient all-reduce"))
+        #expect(names.contains(layout == "dmt" ? "input dist: ids peer all-to-all" : "input dist: ids all-to-all"))
+    }
+}
