@@ -40,8 +40,11 @@ struct Plan: ParsableCommand {
     @Option(help: ArgumentHelp("Embeddings file (format towerplan-embeddings): use it instead of learning one.", valueName: "file"))
     var embeddings: String?
 
-    @Option(name: .customLong("learn-seconds"), help: "Without --embeddings: budget of the proxy training that learns the affinity; 0 to skip (cost-only strategies).")
-    var learnSeconds = 45.0
+    @Option(name: .customLong("learn-steps"), help: "Without --embeddings: steps of the proxy training that learns the affinity (deterministic for a given seed and thread count).")
+    var learnSteps = 1_500
+
+    @Option(name: .customLong("learn-seconds"), help: "Without --embeddings: time cap of that training (it stops early, and says so, on a slow machine); 0 to skip learning (cost-only strategies).")
+    var learnSeconds = 120.0
 
     @Option(help: ArgumentHelp("Comma-separated partition strategies to search. Default: tp with embeddings, greedy without.", valueName: "list"))
     var strategies: String?
@@ -127,6 +130,7 @@ struct Plan: ParsableCommand {
         let spec = try orExit { try ClusterLoader.loadSpec(path: topology) }
         let cluster = try orExit { try Cluster(spec: spec) }
         let model = try orExit { try WorkloadLoader.load(path: workload) }
+        if model.transformer != nil { return try planTransformer(model, on: cluster) }
         let folder = output ?? "reports/\(cluster.name)-\(model.name)"
         try orExit { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
 
@@ -140,11 +144,11 @@ struct Plan: ParsableCommand {
             let budget = learnSeconds
             let learning = ContinuousClock.now
             let result = try orExit {
-                try LearnedEmbeddings.learn(workload: model, budgetSeconds: budget, seed: seed, threads: threads) { step in
+                try LearnedEmbeddings.learn(workload: model, steps: learnSteps, budgetSeconds: budget, seed: seed, threads: threads) { step in
                     let elapsed = (ContinuousClock.now - learning).seconds
                     progress.update(
                         String(format: "learning embeddings: step %d, %.0f samples/s", step.position.step, step.samplesPerSecond),
-                        fraction: min(1, elapsed / budget))
+                        fraction: min(1, max(elapsed / budget, Double(step.position.step) / Double(learnSteps))))
                 }
             }
             learned = result
@@ -510,5 +514,45 @@ struct PlanReportBuilder {
             "Proxy training (embeddings and the AUC guard): the workload's features by name with tables hashed to at most \(shape.maximumRows) rows, dimension \(shape.dimension), a dot interaction and a \((shape.topHidden + [1]).map(String.init).joined(separator: "-")) top MLP, batch \(shape.batch), on its synthetic data with planted feature groups (`LearnedEmbeddings.proxy`).",
             "Flat baseline: the fastest of TorchRec's table-wise, row-wise, column-wise and table-row-wise shardings that fits.",
         ]
+    }
+}
+
+/// `plan` for a transformer workload: the TP × CP × PP × DP factorizations that fit in memory,
+/// fastest first (`TransformerPlanSearch`), then the refused ones with their reasons.
+extension Plan {
+    struct TransformerCandidateRow: Encodable {
+        let parallel: String
+        let interleave: Int
+        let fits: Bool
+        let stepSeconds: Double?
+        let mfu: Double?
+        let tflopsPerGpu: Double?
+        let memoryBytes: Double?
+        let reason: String
+    }
+
+    func planTransformer(_ model: Workload, on cluster: Cluster) throws {
+        let candidates = try orExit { try TransformerPlanSearch.rank(workload: model, cluster: cluster) }
+        let rows = candidates.map { candidate in
+            TransformerCandidateRow(
+                parallel: candidate.parallelism.description, interleave: candidate.interleave, fits: candidate.fits,
+                stepSeconds: candidate.stepSeconds, mfu: candidate.result?.mfu, tflopsPerGpu: candidate.result.map { $0.flopsPerGPU / 1e12 },
+                memoryBytes: candidate.memory?.totalBytes, reason: candidate.reason)
+        }
+        if json {
+            print(try jsonText(rows))
+            return
+        }
+        let fitting = rows.filter(\.fits)
+        print("\(cluster.name) · \(model.name): \(cluster.accelerators.count) GPUs, \(fitting.count) factorizations fit in memory, \(rows.count - fitting.count) refused")
+        var table = [["#", "parallel", "V", "step", "MFU", "memory/GPU"]]
+        for (index, row) in fitting.prefix(10).enumerated() {
+            let step: String = row.stepSeconds.map { Units.formatDuration($0) } ?? "—"
+            let mfu: String = row.mfu.map { String(format: "%.1f%%", $0 * 100) } ?? "—"
+            let memory: String = row.memoryBytes.map { Units.formatBytes($0) } ?? "—"
+            table.append(["\(index + 1)", row.parallel, "\(row.interleave)", step, mfu, memory])
+        }
+        textTable(table, rightAligned: [0, 3, 4, 5]).forEach { print($0) }
+        if let refused = rows.first(where: { !$0.fits }) { print("refused, e.g. \(refused.parallel) V=\(refused.interleave): \(refused.reason)") }
     }
 }

@@ -110,6 +110,22 @@ import Workload
         #expect(a["samples_per_second"] is Double)
     }
 
+    @Test func planForATransformerRanksTheFactorizationsThatFit() throws {
+        let output = Self.temporary("plan")
+        let result = try Self.run([
+            "plan", "--workload", "workloads/llama3-8b.xml", "--topology", "topologies/dgx1-v100-128.xml", "--output", output, "--json",
+        ])
+        #expect(result.status == 0, "\(result.errors)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: Any]])
+        let fitting = rows.prefix { $0["fits"] as? Bool == true }
+        #expect(!fitting.isEmpty && fitting.count < rows.count, "some fit, some are refused")
+        let steps = fitting.compactMap { $0["step_seconds"] as? Double }
+        #expect(steps.count == fitting.count && steps == steps.sorted())
+        #expect(fitting.allSatisfy { ($0["mfu"] as? Double).map { $0 > 0 && $0 < 1 } == true })
+        #expect(rows.dropFirst(fitting.count).allSatisfy { $0["fits"] as? Bool == false && !($0["reason"] as? String ?? "").isEmpty })
+        #expect(!FileManager.default.fileExists(atPath: output), "no report folder for a transformer plan")
+    }
+
     @Test func badInputExitsWithOneAndSaysWhat() throws {
         let missing = try Self.run(["train", "--workload", "workloads/nope.xml", "--steps", "1"])
         #expect(missing.status == 1 && missing.errors.contains("nope.xml"))
