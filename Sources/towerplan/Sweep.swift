@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Partitioning
 import Planner
@@ -13,11 +14,14 @@ struct SweepCommand: ParsableCommand {
         discussion: """
             Every combination of topology, GPU count and workload is one plan (the same search as `towerplan plan`, without the report), planned on its own thread: P points on C cores take about ⌈P / C⌉ plans. --gpus scales each cluster's outermost repeated level (Grand Teton: racks of 16 GPUs), so every count must be a multiple of that level's GPUs. Embeddings are not learned here: give --embeddings (one file, used for every workload whose features it names) for tp and kmeans; without it the cost-only strategies run.
 
+            Under `mpirun` (Open MPI; detected from its environment) the same command spreads the points over the ranks: rank r plans points r, r + N, r + 2N, … on its own cores, and rank 0 gathers the rows and prints the whole result, in the same order as a single-process run; the other ranks print nothing.
+
             Exit codes: 0 every point planned (rows whose search failed carry an error and make the exit 1); 1 an input file is invalid or a point failed; 64 bad command-line usage.
 
             Examples:
               towerplan sweep --topologies topologies/zionex-a100-128.xml,topologies/grand-teton-h100-512.xml --workloads workloads/prod-128.xml
               towerplan sweep --topologies topologies/grand-teton-h100-512.xml --workloads workloads/prod-128.xml,workloads/prod-512.xml --gpus 64,128,256,512 --json
+              mpirun -np 4 --hostfile hosts towerplan sweep --topologies topologies/grand-teton-h100-512.xml --workloads workloads/prod-512.xml --gpus 128,256,512,1024
             """)
 
     @Option(help: ArgumentHelp("Comma-separated cluster files.", valueName: "list"))
@@ -80,18 +84,50 @@ struct SweepCommand: ParsableCommand {
         var grid = GridEnumerator()
         grid.strategies = try strategies.map { try list($0, "--strategies") { PartitionStrategy(rawValue: $0) } } ?? [embeddings == nil ? .greedy : .tp]
         let points = Sweep.points(topologies: topologyPaths, workloads: workloadPaths, gpus: counts)
-        let progress = SharedProgress(quiet: quiet || json)
+        let world = Self.launchedByMPI ? try orExit { try MPI.start() } : nil
+        let mine = points.indices.filter { $0 % (world?.size ?? 1) == (world?.rank ?? 0) }
+        let progress = SharedProgress(quiet: quiet || json || (world?.rank ?? 0) != 0)
         let started = ContinuousClock.now
-        let rows = Sweep.run(
-            points, specs: specs, workloads: models, affinities: affinities, enumerator: grid, epsilon: epsilon, seed: seed, threads: threads
+        let planned = Sweep.run(
+            mine.map { points[$0] }, specs: specs, workloads: models, affinities: affinities, enumerator: grid, epsilon: epsilon, seed: seed,
+            threads: threads
         ) { done, total in progress.update("planned \(done)/\(total)", fraction: Double(done) / Double(total)) }
         progress.finish()
+        var rows = planned
+        if let world {
+            let gathered = try orExit { try Self.gather(Array(zip(mine, planned)), count: points.count, on: world) }
+            try orExit { try MPI.finish() }
+            guard let gathered else { return }
+            rows = gathered
+        }
         if json {
             print(try jsonText(rows))
         } else {
             print(Self.table(rows, seconds: (ContinuousClock.now - started).seconds, threads: threads))
         }
         if rows.contains(where: { $0.error != nil }) { throw ExitCode(1) }
+    }
+
+    /// True when Open MPI's launcher started this process (it sets `OMPI_COMM_WORLD_SIZE`).
+    static var launchedByMPI: Bool { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil }
+
+    /// One planned point and its place in the full list, as ranks send it to rank 0.
+    struct IndexedRow: Codable {
+        let index: Int
+        let row: Sweep.Row
+    }
+
+    /// Rank 0 receives every rank's rows (JSON bytes, one gather) and returns all `count` rows in
+    /// point order; the other ranks get nil.
+    static func gather(_ rows: [(Int, Sweep.Row)], count: Int, on world: Communicator) throws -> [Sweep.Row]? {
+        let bytes = [UInt8](try JSONEncoder().encode(rows.map { IndexedRow(index: $0.0, row: $0.1) }))
+        let parts = try world.gather(bytes, root: 0)
+        guard world.rank == 0 else { return nil }
+        var ordered = [Sweep.Row?](repeating: nil, count: count)
+        for part in parts {
+            for item in try JSONDecoder().decode([IndexedRow].self, from: Data(part)) { ordered[item.index] = item.row }
+        }
+        return ordered.compactMap { $0 }
     }
 
     static func table(_ rows: [Sweep.Row], seconds: Double, threads: Int) -> String {

@@ -126,6 +126,35 @@ import Workload
         #expect(!FileManager.default.fileExists(atPath: output), "no report folder for a transformer plan")
     }
 
+    @Test func sweepUnderMPISplitsThePointsAndRankZeroPrintsThemAll() throws {
+        guard let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
+            Issue.record("mpirun is missing: install openmpi-bin (scripts/setup.sh does)")
+            return
+        }
+        let sweep = [
+            "sweep", "--topologies", "topologies/zionex-a100-128.xml,topologies/dgx1-v100-128.xml", "--workloads",
+            "workloads/dlrm-criteo-kaggle.xml,workloads/dcn-criteo.xml", "--json", "--quiet",
+        ]
+        let single = try Self.run(sweep)
+        #expect(single.status == 0, "\(single.errors)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: mpirun)
+        process.arguments = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader", "-np", "3", try Self.binary()] + sweep
+        process.currentDirectoryURL = Self.root
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        // Three ranks, four points: the gathered rows equal the single-process rows, printed once.
+        let parse = { (text: String) in try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] }
+        let a = try #require(try parse(single.output)), b = try #require(try parse(text))
+        #expect(a.count == 4 && b.count == 4)
+        #expect(NSArray(array: a).isEqual(to: b))
+    }
+
     @Test func badInputExitsWithOneAndSaysWhat() throws {
         let missing = try Self.run(["train", "--workload", "workloads/nope.xml", "--steps", "1"])
         #expect(missing.status == 1 && missing.errors.contains("nope.xml"))
