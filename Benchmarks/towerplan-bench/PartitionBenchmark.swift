@@ -1,4 +1,5 @@
 import Foundation
+import Workload
 import Partitioning
 
 /// `towerplan-bench partition [--dump DIR]`: the `tp` partitioner on planted affinity graphs
@@ -15,8 +16,8 @@ func partitionBenchmark(dump: String?) throws {
     for (features, towers) in [(1024, 64), (10_000, 512)] {
         let planted = PlantedAffinity(features: features, groups: towers, partners: 16, noise: 0.2, seed: 1)
         let graph = wholeWeights(planted.graph)
-        var random = SeededRandom(seed: 2)
-        let costs = (0..<features).map { _ in Double(500 + Int(random.unit() * 1000)) }
+        var random = SeededGenerator(seed: 2)
+        let costs = (0..<features).map { _ in Double(500 + Int(random.nextUnitDouble() * 1000)) }
         let problem = PartitionProblem(
             names: (0..<features).map { "f_\($0)" }, costs: costs, affinity: graph, towerCount: towers, epsilon: epsilon, seed: 1)
         let bound = try BalanceBound(problem)

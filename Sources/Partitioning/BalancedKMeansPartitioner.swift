@@ -1,3 +1,4 @@
+import Workload
 /// `kmeans`: constrained (balanced) k-means on the features' learned representation vectors, the
 /// paper-style variant of TP: features whose embeddings look alike share a tower.
 ///
@@ -37,7 +38,7 @@ public struct BalancedKMeansPartitioner: TowerPartitioner {
             let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
             return norm > 0 ? vector.map { $0 / norm } : vector
         }
-        var random = SeededRandom(seed: problem.seed)
+        var random = SeededGenerator(seed: problem.seed)
         var best: (part: [Int], centroids: [[Double]], inertia: Double)?
         for _ in 0..<max(1, restarts) {
             var centroids = seeds(points, count: bound.towerCount, random: &random)
@@ -71,14 +72,14 @@ public struct BalancedKMeansPartitioner: TowerPartitioner {
 
     /// k-means++: the first centre uniformly, each next one with probability proportional to its
     /// squared distance from the nearest centre chosen (uniformly when all distances are 0).
-    private func seeds(_ points: [[Double]], count: Int, random: inout SeededRandom) -> [[Double]] {
+    private func seeds(_ points: [[Double]], count: Int, random: inout SeededGenerator) -> [[Double]] {
         var centres = [points[Int.random(in: 0..<points.count, using: &random)]]
         var nearest = points.map { Self.distance($0, centres[0]) }
         while centres.count < count {
             let total = nearest.reduce(0, +)
             var chosen = Int.random(in: 0..<points.count, using: &random)
             if total > 0 {
-                var threshold = random.unit() * total
+                var threshold = random.nextUnitDouble() * total
                 for (index, distance) in nearest.enumerated() {
                     threshold -= distance
                     if threshold < 0 {

@@ -1,3 +1,4 @@
+import Workload
 /// `random`: a balanced random split, the baseline that ignores both interactions and order.
 ///
 /// The features are shuffled (seeded) and each goes to a uniformly chosen tower among those it
@@ -10,7 +11,7 @@ public struct RandomPartitioner: TowerPartitioner {
 
     public func partition(_ problem: PartitionProblem) throws(TowerPartitionError) -> [Int] {
         let bound = try BalanceBound(problem)
-        var random = SeededRandom(seed: problem.seed)
+        var random = SeededGenerator(seed: problem.seed)
         var loads = TowerLoads(costs: problem.costs, bound: bound)
         for feature in Array(0..<problem.count).shuffled(using: &random) {
             let open = (0..<bound.towerCount).filter { loads.fits(feature, on: $0) }

@@ -1,4 +1,5 @@
 import Foundation
+import Workload
 
 /// `tp`: the tower partitioner of DESIGN §1.2 — a balanced minimum cut of the feature affinity
 /// graph, every tower's cost ≤ (1 + ε)·mean, so strongly interacting features share a tower and
@@ -61,7 +62,7 @@ public struct MultilevelPartitioner: TowerPartitioner {
             throw .invalidProblem("the affinity has \(affinity.vertexCount) features, the problem \(problem.count)")
         }
         let graph = WeightedGraph(affinity.strongest(neighbours), vertexWeights: problem.costs)
-        var random = SeededRandom(seed: problem.seed)
+        var random = SeededGenerator(seed: problem.seed)
         var outcomes: [Result<[Int], TowerPartitionError>] = []
         for _ in 0..<max(1, trials) {
             outcomes.append(Result { () throws(TowerPartitionError) in try run(graph, problem: problem, bound: bound, random: &random) })
@@ -73,7 +74,7 @@ public struct MultilevelPartitioner: TowerPartitioner {
     }
 
     /// One run: recursive bisection, k-way refinement, repair, k-way refinement.
-    private func run(_ graph: WeightedGraph, problem: PartitionProblem, bound: BalanceBound, random: inout SeededRandom) throws(TowerPartitionError) -> [Int] {
+    private func run(_ graph: WeightedGraph, problem: PartitionProblem, bound: BalanceBound, random: inout SeededGenerator) throws(TowerPartitionError) -> [Int] {
         let depth = max(1, ceilLog2(bound.towerCount))
         let tolerance = pow1p(problem.epsilon, 1 / Double(depth))
         var part = [Int](repeating: 0, count: graph.count)
@@ -126,7 +127,7 @@ public struct MultilevelPartitioner: TowerPartitioner {
 
     /// Splits `graph` in two, side 0 holding about `leftShare` of the cost (within 1 + tolerance
     /// of each side's target), with a small cut: multilevel, as described on the type.
-    func bisect(_ graph: WeightedGraph, leftShare: Double, tolerance: Double, random: inout SeededRandom) -> [UInt8] {
+    func bisect(_ graph: WeightedGraph, leftShare: Double, tolerance: Double, random: inout SeededGenerator) -> [UInt8] {
         let total = graph.totalVertexWeight
         let limits = (total * leftShare * (1 + tolerance), total * (1 - leftShare) * (1 + tolerance))
         var levels = [graph]
@@ -169,7 +170,7 @@ public struct MultilevelPartitioner: TowerPartitioner {
     /// of side 1 whose move gains the most (affinity to side 0 minus affinity to side 1), skipping
     /// vertices that would take it past `leftLimit`, until it reaches `leftTarget`. A disconnected
     /// remainder is entered at a random vertex. Cost: O(E log V).
-    private func grow(_ graph: WeightedGraph, leftTarget: Double, leftLimit: Double, random: inout SeededRandom) -> [UInt8] {
+    private func grow(_ graph: WeightedGraph, leftTarget: Double, leftLimit: Double, random: inout SeededGenerator) -> [UInt8] {
         let count = graph.count
         var side = [UInt8](repeating: 1, count: count)
         var gain = [Double](repeating: 0, count: count)
@@ -315,7 +316,7 @@ public struct MultilevelPartitioner: TowerPartitioner {
     /// emptied. Up to 8 passes, until one changes nothing.
     /// Cost: O(E + F) per pass for the moves, O(F · s · d) for the swaps (s features per tower,
     /// d edges per feature).
-    private func refineKWay(_ graph: WeightedGraph, loads: inout TowerLoads, random: inout SeededRandom) {
+    private func refineKWay(_ graph: WeightedGraph, loads: inout TowerLoads, random: inout SeededGenerator) {
         var connection = [Double](repeating: 0, count: loads.towerCount)
         var touched: [Int] = []
         var members = [[Int]](repeating: [], count: loads.towerCount)

@@ -1,3 +1,4 @@
+import Workload
 /// A synthetic affinity graph with planted groups, for tests and benchmarks: F features in G
 /// groups of near-equal size (membership shuffled, so feature order says nothing), each feature
 /// drawing `partners` edges of weight U(0.5, 1) — with probability 1 − `noise` to a random member
@@ -10,7 +11,7 @@ public struct PlantedAffinity: Sendable {
 
     public init(features: Int, groups: Int, partners: Int, noise: Double, seed: UInt64) {
         precondition(features >= 2 && groups >= 1 && groups <= features, "need 2 or more features and 1 to F groups")
-        var random = SeededRandom(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let groupOfFeature = (0..<features).map { $0 * groups / features }.shuffled(using: &random)
         var members = [[Int]](repeating: [], count: groups)
         for (feature, group) in groupOfFeature.enumerated() { members[group].append(feature) }
@@ -19,10 +20,10 @@ public struct PlantedAffinity: Sendable {
         for feature in 0..<features {
             let own = members[groupOfFeature[feature]]
             for _ in 0..<partners {
-                let pool = random.unit() < noise || own.count < 2 ? nil : own
+                let pool = random.nextUnitDouble() < noise || own.count < 2 ? nil : own
                 var partner = feature
                 while partner == feature { partner = pool?.randomElement(using: &random) ?? Int.random(in: 0..<features, using: &random) }
-                edges.append((feature, partner, 0.5 + 0.5 * random.unit()))
+                edges.append((feature, partner, 0.5 + 0.5 * random.nextUnitDouble()))
             }
         }
         self.groupOfFeature = groupOfFeature

@@ -1,3 +1,4 @@
+import Workload
 /// The graph the `tp` partitioner works on: an affinity graph in CSR with a cost per vertex, and
 /// the two operations of multilevel partitioning on it, heavy-edge coarsening and induced
 /// subgraphs. Internal: `AffinityGraph` is the public face.
@@ -36,7 +37,7 @@ struct WeightedGraph {
     /// edges between two pairs summed. Contracting heavy edges keeps them out of any cut made on
     /// the coarse graph. Returns the coarse graph and the coarse vertex of each vertex.
     /// Cost: O(V + E).
-    func coarsened(maxVertexWeight: Double, random: inout SeededRandom) -> (graph: WeightedGraph, map: [Int32]) {
+    func coarsened(maxVertexWeight: Double, random: inout SeededGenerator) -> (graph: WeightedGraph, map: [Int32]) {
         var match = [Int32](repeating: -1, count: count)
         for v in Array(0..<count).shuffled(using: &random) where match[v] < 0 {
             var best = -1

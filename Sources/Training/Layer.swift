@@ -1,3 +1,5 @@
+import Workload
+
 /// A differentiable block of the dense network: batch in, batch out, rows are samples.
 ///
 /// Contract (the whole engine relies on it):

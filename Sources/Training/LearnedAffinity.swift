@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import Workload
 
 /// Which features interact, read off a trained flat DLRM: the input of the tower partitioner
 /// (DESIGN §1.2, TP).

@@ -1,4 +1,5 @@
 import Foundation
+import Workload
 
 /// The hidden model that labels synthetic samples: which features interact, and how strongly.
 /// It is what a tower partitioner is supposed to rediscover from learned embeddings.

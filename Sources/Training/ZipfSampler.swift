@@ -1,4 +1,5 @@
 import Foundation
+import Workload
 
 /// Exact Zipf draws over `0 ..< count`: P(id = r) ∝ (r + 1)^−s, so id 0 is the most popular and
 /// s = 0 is uniform. Used by the synthetic generator for categorical ids, whose frequencies in

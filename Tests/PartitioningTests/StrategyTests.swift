@@ -1,3 +1,4 @@
+import Workload
 import Partitioning
 import Testing
 
@@ -11,11 +12,11 @@ import Testing
 
     /// A random instance: `features` costs in [0.5, 1.5), a planted graph, random 4-d representations.
     static func instance(features: Int, towers: Int, seed: UInt64, epsilon: Double = 0.05) -> PartitionProblem {
-        var random = SeededRandom(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let planted = PlantedAffinity(features: features, groups: towers, partners: 6, noise: 0.3, seed: seed)
         return PartitionProblem(
-            names: (0..<features).map { "f_\($0)" }, costs: (0..<features).map { _ in 0.5 + random.unit() },
-            affinity: planted.graph, representations: (0..<features).map { _ in (0..<4).map { _ in random.unit() - 0.5 } },
+            names: (0..<features).map { "f_\($0)" }, costs: (0..<features).map { _ in 0.5 + random.nextUnitDouble() },
+            affinity: planted.graph, representations: (0..<features).map { _ in (0..<4).map { _ in random.nextUnitDouble() - 0.5 } },
             towerCount: towers, epsilon: epsilon, seed: seed)
     }
 
@@ -123,12 +124,12 @@ import Testing
     @Test func tpRecoversNoisyBlocksOfADenseMatrix() throws {
         // The embeddings-file shape: every pair has some affinity, pairs inside a block more.
         let features = 60, groups = 6
-        var random = SeededRandom(seed: 5)
+        var random = SeededGenerator(seed: 5)
         let group = (0..<features).map { $0 % groups }.shuffled(using: &random)
         var matrix = [Double](repeating: 0, count: features * features)
         for f in 0..<features {
             for g in (f + 1)..<features {
-                let value = (group[f] == group[g] ? 1 : 0) + 0.6 * random.unit()
+                let value = (group[f] == group[g] ? 1 : 0) + 0.6 * random.nextUnitDouble()
                 matrix[f * features + g] = value
                 matrix[g * features + f] = value
             }
@@ -142,9 +143,9 @@ import Testing
     @Test func kmeansGroupsClusteredRepresentations() throws {
         // 5 clusters of 12 around orthogonal directions, with noise; costs equal.
         let features = 60, clusters = 5
-        var random = SeededRandom(seed: 11)
+        var random = SeededGenerator(seed: 11)
         let cluster = (0..<features).map { $0 % clusters }.shuffled(using: &random)
-        let vectors = cluster.map { c in (0..<8).map { d in (d == c ? 1.0 : 0.0) + 0.25 * (random.unit() - 0.5) } }
+        let vectors = cluster.map { c in (0..<8).map { d in (d == c ? 1.0 : 0.0) + 0.25 * (random.nextUnitDouble() - 0.5) } }
         let problem = PartitionProblem(
             names: (0..<features).map { "f_\($0)" }, costs: [Double](repeating: 1, count: features), representations: vectors,
             towerCount: clusters)

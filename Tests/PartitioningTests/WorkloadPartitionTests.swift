@@ -17,13 +17,13 @@ import Workload
     /// in group i mod 4), affinity 1 inside a group and 0.1 · noise across, representations near
     /// one axis per group.
     static func embeddings(for workload: Workload, madeFor name: String? = nil) -> FeatureAffinityFile {
-        var random = SeededRandom(seed: 9)
+        var random = SeededGenerator(seed: 9)
         let count = workload.features.count
         let group = (0..<count).map { $0 % 4 }
         var affinity = [[Double]](repeating: [Double](repeating: 0, count: count), count: count)
         for f in 0..<count {
             for g in (f + 1)..<count {
-                let value = (group[f] == group[g] ? 1 : 0) + 0.1 * random.unit()
+                let value = (group[f] == group[g] ? 1 : 0) + 0.1 * random.nextUnitDouble()
                 affinity[f][g] = value
                 affinity[g][f] = value
             }
@@ -34,7 +34,7 @@ import Workload
             representationMethod: "test vectors", affinityMethod: "planted blocks with noise",
             features: order.map { f in
                 .init(
-                    name: workload.features[f].name, representation: (0..<4).map { ($0 == group[f] ? 1 : 0) + 0.1 * random.unit() },
+                    name: workload.features[f].name, representation: (0..<4).map { ($0 == group[f] ? 1 : 0) + 0.1 * random.nextUnitDouble() },
                     plantedGroup: group[f])
             },
             affinity: order.map { f in order.map { affinity[f][$0] } })

@@ -1,7 +1,8 @@
-/// SplitMix64: the one seeded random generator of the training module.
+/// SplitMix64: the one seeded random generator of towerplan (training, synthetic data, partitioning).
+/// It lives in Workload, the leaf module every user of it depends on.
 ///
-/// Why this generator: every random choice in training (parameter init, synthetic data, shuffles)
-/// must replay bit-identically from a seed on every platform, which `SystemRandomNumberGenerator`
+/// Why this generator: every random choice (parameter init, synthetic data, shuffles, partitioning
+/// strategies) must replay bit-identically from a seed on every platform, which `SystemRandomNumberGenerator`
 /// cannot do. SplitMix64 is a 64-bit counter pushed through a bijective mixer: one add and three
 /// multiply–xorshift rounds per draw, no tables, 8 bytes of state, and independent streams are
 /// cheap — `mix(seed, streamIndex)` gives a decorrelated seed for stream `streamIndex` (one per
