@@ -95,12 +95,19 @@ public enum LayoutPlans {
         case .towers(let configuration):
             var sptt = SPTTLayout(towerLevel: configuration.level, intraDomain: configuration.intraDomain)
             if let partition {
-                sptt.assignment = try TowerAssignment(towerOfFeature: partition.towerOfFeature, towerCount: partition.towerCount)
-                sptt.domainOfTower = partition.domainOfTower
+                try sptt.apply(partition)
             } else {
                 sptt.towerCount = configuration.towers
             }
             return try sptt.plan(workload: self.workload(workload, compression: configuration.compression), cluster: cluster)
         }
+    }
+}
+
+extension SPTTLayout {
+    /// Takes a partition's towers and the domain of each (`simulate --partition`, `compare`, the planner).
+    public mutating func apply(_ partition: ResolvedPartition) throws(SimulationError) {
+        assignment = try TowerAssignment(towerOfFeature: partition.towerOfFeature, towerCount: partition.towerCount)
+        domainOfTower = partition.domainOfTower
     }
 }

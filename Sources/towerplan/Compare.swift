@@ -131,6 +131,19 @@ struct Compare: ParsableCommand {
                     workload: model, gpus: cluster.accelerators.count, gpusPerDomain: level.grid.width, batch: model.training.batchPerGPU),
                 stepSeconds: flatStep.stepSeconds, speedupVsFlat: 1, ari: nil, auc: try measuredAUC(model, .flat, label: "flat", progress: progress))
         ]
+        /// One SPTT step with `resolved`'s towers, simulated (and trained with --train), as a row.
+        func towerRow(_ name: String, _ resolved: ResolvedPartition, _ metrics: PartitionMetrics) throws -> ComparisonRow {
+            var layout = SPTTLayout(towerLevel: level.name, intraDomain: intraDomain ?? .rowWise)
+            let step = try orExit {
+                try layout.apply(resolved)
+                return try simulateStep(layout.plan(workload: model, cluster: cluster), on: cluster)
+            }
+            return ComparisonRow(
+                strategy: name, imbalance: metrics.imbalance, capturedAffinity: metrics.capturedAffinity,
+                crossDomainBytesPerGpu: metrics.crossDomainBytesPerGPU, stepSeconds: step.stepSeconds,
+                speedupVsFlat: flatStep.stepSeconds / step.stepSeconds, ari: metrics.adjustedRandIndex,
+                auc: try measuredAUC(model, Self.towers(resolved), label: name, progress: progress))
+        }
         var notes: [String] = []
         for strategy in try chosenStrategies() {
             let result = try orExit {
@@ -139,35 +152,14 @@ struct Compare: ParsableCommand {
                     epsilon: balance.epsilon, seed: balance.seed, domains: level.domains, costModel: balance.costWeights)
             }
             notes += result.notes.filter { !notes.contains($0) }
-            var layout = SPTTLayout(towerLevel: level.name, intraDomain: intraDomain ?? .rowWise)
-            let step = try orExit {
-                try layout.apply(result.resolved)
-                return try simulateStep(layout.plan(workload: model, cluster: cluster), on: cluster)
-            }
-            rows.append(
-                ComparisonRow(
-                    strategy: strategy.rawValue, imbalance: result.metrics.imbalance, capturedAffinity: result.metrics.capturedAffinity,
-                    crossDomainBytesPerGpu: result.metrics.crossDomainBytesPerGPU, stepSeconds: step.stepSeconds,
-                    speedupVsFlat: flatStep.stepSeconds / step.stepSeconds, ari: result.metrics.adjustedRandIndex,
-                    auc: try measuredAUC(model, Self.towers(result.resolved), label: strategy.rawValue, progress: progress)))
+            rows.append(try towerRow(strategy.rawValue, result.resolved, result.metrics))
         }
         // The oracle: the planted groups themselves as towers, when the data has them.
         if let planted = inputs.affinity?.plantedGroups, let groups = planted.max().map({ $0 + 1 }), groups <= level.domains.count {
-            let resolved = ResolvedPartition(towerOfFeature: planted, domainOfTower: Array(0 ..< groups))
-            var layout = SPTTLayout(towerLevel: level.name, intraDomain: intraDomain ?? .rowWise)
-            let step = try orExit {
-                try layout.apply(resolved)
-                return try simulateStep(layout.plan(workload: model, cluster: cluster), on: cluster)
-            }
             let metrics = PartitionMetrics(
                 towerOfFeature: planted, towerCount: groups, costs: balance.costWeights.costs(of: model), affinity: inputs.affinity?.graph,
                 plantedGroups: planted, workload: model, domains: level.domains.count)
-            rows.append(
-                ComparisonRow(
-                    strategy: "planted groups (oracle)", imbalance: metrics.imbalance, capturedAffinity: metrics.capturedAffinity,
-                    crossDomainBytesPerGpu: metrics.crossDomainBytesPerGPU, stepSeconds: step.stepSeconds,
-                    speedupVsFlat: flatStep.stepSeconds / step.stepSeconds, ari: 1,
-                    auc: try measuredAUC(model, Self.towers(resolved), label: "planted groups", progress: progress)))
+            rows.append(try towerRow("planted groups (oracle)", ResolvedPartition(towerOfFeature: planted, domainOfTower: Array(0 ..< groups)), metrics))
         }
         if inputs.affinity == nil { notes.append("affinity: unknown without --embeddings, so only cost-only strategies ran") }
         let report = ComparisonReport(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Partitioning
+import Planner
 import Simulation
 import Topology
 import Workload
@@ -240,15 +241,7 @@ struct Simulate: ParsableCommand {
 /// One step of `plan` on `cluster` as `simulate` costs it (and `compare`, so their step times
 /// agree): the aggregated communication model on homogeneous clusters, the exact one otherwise.
 func simulateStep(_ plan: StepPlan, on cluster: Cluster, overlap: Bool = true) throws -> StepResult {
-    try StepModel(communication: AggregatedCommunicationModel.best(for: cluster), overlapInputDistribution: overlap).simulate(plan)
-}
-
-extension SPTTLayout {
-    /// Takes a partition's towers and their domains (`simulate --partition`, `compare`).
-    mutating func apply(_ partition: ResolvedPartition) throws(SimulationError) {
-        assignment = try TowerAssignment(towerOfFeature: partition.towerOfFeature, towerCount: partition.towerCount)
-        domainOfTower = partition.domainOfTower
-    }
+    try SimulatedStepEstimator(cluster: cluster, overlapInputDistribution: overlap).estimate(plan)
 }
 
 /// What `simulate` prints, as a value so the text and the JSON stay in step.
