@@ -45,27 +45,34 @@ public struct ComputeModel: Sendable, Hashable {
     /// Fraction of HBM bandwidth that sequential streams reach. Default 0.8: STREAM-like kernels
     /// (BabelStream triad) reach 80–90 % of the datasheet bandwidth on A100 and H100.
     public var memoryEfficiency: Double
-    /// Fraction of HBM bandwidth that embedding gathers reach. Default 0.5: rows of 64–512 bytes
+    /// Fraction of HBM bandwidth that embedding gathers reach, for devices whose model gives no
+    /// measured `gatherBandwidth` (which is used as it is). Default 0.5: rows of 64–512 bytes
     /// at random addresses waste part of each DRAM burst and defeat prefetching; FBGEMM's
     /// table-batched embedding kernels are reported at about half the HBM bandwidth at these row sizes.
     public var gatherEfficiency: Double
+    /// Whether a task's arithmetic hides its memory traffic (the roofline's max, true: fused GPU
+    /// kernels) or the two add up (false: a CPU layer runs its GEMM, then its bias, activation and
+    /// interaction loops as separate passes over memory, as towerplan's own trainer does).
+    public var overlapsArithmeticWithMemory: Bool
 
-    public init(denseEfficiency: Double = 0.6, memoryEfficiency: Double = 0.8, gatherEfficiency: Double = 0.5) {
+    public init(denseEfficiency: Double = 0.6, memoryEfficiency: Double = 0.8, gatherEfficiency: Double = 0.5, overlapsArithmeticWithMemory: Bool = true) {
         self.denseEfficiency = denseEfficiency
         self.memoryEfficiency = memoryEfficiency
         self.gatherEfficiency = gatherEfficiency
+        self.overlapsArithmeticWithMemory = overlapsArithmeticWithMemory
     }
 
     /// Seconds `work` takes on a device of `model` computing in `precision`. Work without FLOPs
     /// needs no peak, so a memory-only task never fails on a device that lists none.
     public func seconds(_ work: ComputeWork, on model: AcceleratorModel, precision: NumericFormat) throws(SimulationError) -> Double {
         let memory = work.streamedBytes / (model.memoryBandwidth * memoryEfficiency)
-            + work.gatheredBytes / (model.memoryBandwidth * gatherEfficiency)
+            + work.gatheredBytes / (model.gatherBandwidth ?? model.memoryBandwidth * gatherEfficiency)
         guard work.flops > 0 else { return memory }
         guard let format = Precision(rawValue: precision.rawValue), let peak = model.peak(format) else {
             throw SimulationError(
                 "accelerator model '\(model.id)' lists no \(precision.rawValue) peak (nor a wider format to fall back on); add <peak precision=\"\(precision.rawValue)\" …/> to it or change the workload's compute precision")
         }
-        return max(work.flops / (peak * denseEfficiency), memory)
+        let arithmetic = work.flops / (peak * denseEfficiency)
+        return overlapsArithmeticWithMemory ? max(arithmetic, memory) : arithmetic + memory
     }
 }

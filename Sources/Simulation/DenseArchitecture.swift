@@ -50,7 +50,7 @@ public struct DenseArchitecture: Sendable {
     }
 
     /// Work of an MLP in one direction (see the type's comment for the byte rule).
-    static func work(_ mlp: MLP, batch: Int, valueBytes: Double, _ direction: PassDirection) -> ComputeWork {
+    public static func work(_ mlp: MLP, batch: Int, valueBytes: Double, _ direction: PassDirection) -> ComputeWork {
         let activations = Double(batch) * Double(mlp.inputWidth + mlp.layerWidths.reduce(0, +))
         let forward = ComputeWork(flops: mlp.forwardFLOPs(batch: batch), streamedBytes: (mlp.parameterCount + activations) * valueBytes)
         switch direction {

@@ -16,11 +16,15 @@ public struct FlatLayout: Sendable {
     /// Widest column block CW cuts a table into: TorchRec's `MIN_CW_DIM` default, 128. Tables no
     /// wider stay whole, so CW equals TW on them.
     public var columnBlockWidth: Int
+    /// With `.tableWise`: the rank holding each feature's table (a run's actual placement, e.g.
+    /// `train --predict`); nil for greedy placement by cost.
+    public var tableOwners: [Int]?
     public var memory: MemoryBudget
 
-    public init(sharding: ShardingType = .tableWise, columnBlockWidth: Int = 128, memory: MemoryBudget = MemoryBudget()) {
+    public init(sharding: ShardingType = .tableWise, columnBlockWidth: Int = 128, tableOwners: [Int]? = nil, memory: MemoryBudget = MemoryBudget()) {
         self.sharding = sharding
         self.columnBlockWidth = columnBlockWidth
+        self.tableOwners = tableOwners
         self.memory = memory
     }
 
@@ -28,6 +32,9 @@ public struct FlatLayout: Sendable {
         guard let model = workload.recommendation else { throw SimulationError("workload '\(workload.name)' is not a recommendation model") }
         let training = workload.training
         let rankCount = cluster.accelerators.count
+        if tableOwners != nil && sharding != .tableWise {
+            throw SimulationError("a given table placement is table-wise; \(sharding.title) sharding places shards itself")
+        }
         let batch = training.batchPerGPU
         let dense = DenseArchitecture(model: model, interactionInput: model.interactionInput, computeFormat: training.precisions.compute)
         let capacities = memory.tableCapacityPerRank(
@@ -35,7 +42,7 @@ public struct FlatLayout: Sendable {
         let innermost = DomainGrid.innermostLevel(of: cluster)
         let shards = try placeShards(model.features, training: training, cluster: cluster, capacities: capacities)
         let layout = ShardingPlan(shards: shards, rankCount: rankCount, features: model.features, training: training)
-        if sharding == .rowWise || sharding == .dataParallel {
+        if sharding == .rowWise || sharding == .dataParallel || tableOwners != nil {
             try GreedyPlacement.checkFits(layout, capacities: capacities, what: "\(sharding.title) sharding")
         }
 
@@ -52,7 +59,7 @@ public struct FlatLayout: Sendable {
         let ids = Collective(
             kind: .allToAll, groups: [Array(0..<Int32(rankCount))],
             traffic: AllToAllTraffic(perPair: Double(batch), destinationScale: StepPlan.scales(layout.idBytesPerSamplePerRank)))
-        plan.addTrainingStep(dense: dense, batch: batch, gradientFormat: training.precisions.gradientAllReduce, allReduce: allReduce) { plan in
+        plan.addTrainingStep(dense: dense, batch: batch, training: training, allReduce: allReduce) { plan in
             let distributed = plan.communicate("input dist: ids all-to-all", ids, inputDistribution: true)
             return output.reduce(plan.compute("embedding lookup", layout.lookupWorkPerRank, after: distributed)) { done, stage in
                 plan.communicate(stage.name, stage.collective, after: done)
@@ -130,6 +137,7 @@ public struct FlatLayout: Sendable {
                 TableShard(feature: $0, columns: features[$0].dimension, ranks: everyone, replicated: sharding == .dataParallel)
             }
         case .tableWise, .columnWise:
+            if let tableOwners { return try Self.givenOwners(tableOwners, features: features, rankCount: rankCount) }
             var pieces: [TableShard] = []
             for (index, feature) in features.enumerated() {
                 let blocks = sharding == .tableWise ? 1 : (feature.dimension + columnBlockWidth - 1) / columnBlockWidth
@@ -160,6 +168,19 @@ public struct FlatLayout: Sendable {
                 placed.ranks = hosts.ranks[host]
                 return placed
             }
+        }
+    }
+
+    /// Whole tables on the ranks `owners` names, checked against the features and the cluster.
+    private static func givenOwners(_ owners: [Int], features: [SparseFeature], rankCount: Int) throws(SimulationError) -> [TableShard] {
+        guard owners.count == features.count else {
+            throw SimulationError("the table placement names owners for \(owners.count) tables; the workload has \(features.count) features")
+        }
+        return try features.indices.map { (index) throws(SimulationError) -> TableShard in
+            guard (0..<rankCount).contains(owners[index]) else {
+                throw SimulationError("table \(features[index].name) is placed on GPU \(owners[index]); the cluster has GPUs 0…\(rankCount - 1)")
+            }
+            return TableShard(feature: index, columns: features[index].dimension, ranks: Int32(owners[index])..<Int32(owners[index] + 1))
         }
     }
 

@@ -6,9 +6,9 @@ import Workload
 /// peer all-to-alls (H ranks, one per domain) crossing domains.
 ///
 /// Forward, per GPU (h, l): peer all-to-all of ids (tower t's ids of my B samples to peer (t, l),
-/// destination-scaled by tower t's id bytes), intra-domain all-to-all of ids to the row (RW) or
-/// column (CW) owners, lookup, intra-domain reduce-scatter (RW) or all-to-all (CW) of pooled
-/// embeddings for the domain's B·H samples, tower module on B·H samples, peer all-to-all of the
+/// destination-scaled by tower t's id bytes), intra-domain all-to-all of ids to the row (RW),
+/// column (CW) or table (TW) owners, lookup, intra-domain reduce-scatter (RW) or all-to-all (CW,
+/// TW) of pooled embeddings for the domain's B·H samples, tower module on B·H samples, peer all-to-all of the
 /// d_t-wide tower outputs back to the sample owners, then the global interaction and top MLP
 /// data-parallel. Backward mirrors it; tower-module gradients are all-reduced inside each domain,
 /// the over-arch's over all N.
@@ -23,8 +23,17 @@ public struct SPTTLayout: Sendable {
         case rowWise = "rw"
         /// Each table cut into L column blocks, one per GPU; every block sees every id.
         case columnWise = "cw"
+        /// Each table whole on one GPU of the domain (greedy by cost, or `tableOwners`): the
+        /// layout towerplan's own multi-process trainer runs, so `train --predict` simulates it.
+        case tableWise = "tw"
 
-        public var title: String { self == .rowWise ? "row-wise" : "column-wise" }
+        public var title: String {
+            switch self {
+            case .rowWise: "row-wise"
+            case .columnWise: "column-wise"
+            case .tableWise: "table-wise"
+            }
+        }
     }
 
     /// Level whose domains hold the towers; nil for the level that directly encloses the
@@ -40,17 +49,22 @@ public struct SPTTLayout: Sendable {
     /// share a rack switch, towers of unequal load), so a partition file may set it; `plan` checks
     /// one entry per tower, each in range, no domain twice.
     public var domainOfTower: [Int]?
+    /// With `.tableWise`: the rank holding each feature's table, which must lie in its tower's
+    /// domain (a run's actual placement, e.g. `train --predict`); nil for greedy placement by cost
+    /// inside each domain.
+    public var tableOwners: [Int]?
     public var memory: MemoryBudget
 
     public init(
         towerLevel: String? = nil, towerCount: Int? = nil, intraDomain: IntraDomainSharding = .rowWise, assignment: TowerAssignment? = nil,
-        domainOfTower: [Int]? = nil, memory: MemoryBudget = MemoryBudget()
+        domainOfTower: [Int]? = nil, tableOwners: [Int]? = nil, memory: MemoryBudget = MemoryBudget()
     ) {
         self.towerLevel = towerLevel
         self.towerCount = towerCount
         self.intraDomain = intraDomain
         self.assignment = assignment
         self.domainOfTower = domainOfTower
+        self.tableOwners = tableOwners
         self.memory = memory
     }
 
@@ -66,6 +80,9 @@ public struct SPTTLayout: Sendable {
             level = named
         } else {
             level = DomainGrid.innermostLevel(of: cluster)
+        }
+        if tableOwners != nil && intraDomain != .tableWise {
+            throw SimulationError("a given table placement is table-wise; \(intraDomain.title) sharding inside the domain places shards itself")
         }
         let grid = try DomainGrid(cluster: cluster, level: level)
         let rankCount = cluster.accelerators.count
@@ -98,8 +115,6 @@ public struct SPTTLayout: Sendable {
         let members = split.featuresByTower
         let module = model.towerModule
         let outputWidths = members.map { $0.isEmpty ? 0 : module.outputWidth(features: $0.count, dimension: dimension) }
-        let shards = towerShards(members, features: features, grid: grid, placement: placement)
-        let layout = ShardingPlan(shards: shards, rankCount: rankCount, features: features, training: training)
         // The global interaction sees the concatenated tower outputs cut into D-wide vectors (the
         // last one padded): F vectors again with identity towers, Σ d_t / D with compressing ones.
         let summedWidth = outputWidths.reduce(0, +)
@@ -110,6 +125,8 @@ public struct SPTTLayout: Sendable {
             computeFormat: training.precisions.compute)
         let capacities = memory.tableCapacityPerRank(
             cluster, denseReplicaBytes: MemoryBudget.denseReplicaBytes(workload, parameters: dense.parameterCount))
+        let shards = try towerShards(members, workload: workload, grid: grid, placement: placement, capacities: capacities)
+        let layout = ShardingPlan(shards: shards, rankCount: rankCount, features: features, training: training)
         try GreedyPlacement.checkFits(layout, capacities: capacities, what: "tower placement on \(level.name) domains")
 
         var plan = StepPlan(
@@ -144,7 +161,7 @@ public struct SPTTLayout: Sendable {
 
         // NCCL's multi-node all-reduce reduces inside the host over NVLink and rings across hosts.
         let allReduce = AllReduceAlgorithm.hierarchical(level: DomainGrid.innermostLevel(of: cluster).name)
-        plan.addTrainingStep(dense: dense, batch: batch, gradientFormat: precisions.gradientAllReduce, allReduce: allReduce) { plan in
+        plan.addTrainingStep(dense: dense, batch: batch, training: training, allReduce: allReduce) { plan in
             let peerIds = plan.communicate(
                 "input dist: ids peer all-to-all",
                 Collective(
@@ -206,12 +223,16 @@ public struct SPTTLayout: Sendable {
                 ("pooled partial sums reduce-scatter in \(level)", Collective(kind: .reduceScatter, groups: towerDomains, bufferBytes: buffers(.forward))),
                 ("embedding gradients all-gather in \(level)", Collective(kind: .allGather, groups: towerDomains, bufferBytes: buffers(.backward)))
             )
-        case .columnWise:
+        case .columnWise, .tableWise:
+            // Single-owner shards either way: each owner returns its columns (CW) or whole tables (TW).
+            let (forward, backward) = intraDomain == .columnWise
+                ? ("pooled column blocks all-to-all", "embedding gradient column blocks all-to-all")
+                : ("output dist: pooled embeddings all-to-all", "embedding gradients all-to-all")
             return (
-                ("pooled column blocks all-to-all in \(level)",
+                ("\(forward) in \(level)",
                  Collective(kind: .allToAll, groups: towerDomains,
                             traffic: AllToAllTraffic(perPair: towerSamples, sourceScale: StepPlan.scales(layout.pooledBytesPerSamplePerRank(.forward))))),
-                ("embedding gradient column blocks all-to-all in \(level)",
+                ("\(backward) in \(level)",
                  Collective(kind: .allToAll, groups: towerDomains,
                             traffic: AllToAllTraffic(perPair: towerSamples, destinationScale: StepPlan.scales(layout.pooledBytesPerSamplePerRank(.backward)))))
             )
@@ -240,15 +261,24 @@ public struct SPTTLayout: Sendable {
         return domainOfTower
     }
 
-    /// Each tower's tables on its domain: whole-width row-split shards over the domain (RW), or L
-    /// column blocks, one per GPU (CW; with D < L some GPUs get no block).
-    private func towerShards(_ members: [[Int]], features: [SparseFeature], grid: DomainGrid, placement: [Int]) -> [TableShard] {
+    /// Each tower's tables on its domain: whole-width row-split shards over the domain (RW), L
+    /// column blocks, one per GPU (CW; with D < L some GPUs get no block), or whole tables on one
+    /// GPU each (TW: `tableOwners`, or greedy by cost inside the domain under `capacities`).
+    private func towerShards(
+        _ members: [[Int]], workload: Workload, grid: DomainGrid, placement: [Int], capacities: [Double]
+    ) throws(SimulationError) -> [TableShard] {
+        let features = workload.features
         var shards: [TableShard] = []
         for (tower, towerFeatures) in members.enumerated() {
             let ranks = grid.ranks[placement[tower]]
-            for index in towerFeatures {
+            let owners = intraDomain == .tableWise
+                ? try tableWiseOwners(towerFeatures, tower: tower, ranks: ranks, workload: workload, globalBatch: grid.count * grid.width * workload.training.batchPerGPU, capacities: capacities)
+                : []
+            for (position, index) in towerFeatures.enumerated() {
                 let dimension = features[index].dimension
                 switch intraDomain {
+                case .tableWise:
+                    shards.append(TableShard(feature: index, columns: dimension, ranks: owners[position]..<owners[position] + 1))
                 case .rowWise:
                     shards.append(TableShard(feature: index, columns: dimension, ranks: ranks))
                 case .columnWise:
@@ -262,6 +292,37 @@ public struct SPTTLayout: Sendable {
             }
         }
         return shards
+    }
+
+    /// The rank of each of tower `tower`'s tables (`members`, in order) inside its domain `ranks`:
+    /// `tableOwners` checked to lie in the domain, or greedy placement by cost (as the flat
+    /// table-wise layout places tables) over the domain's ranks.
+    private func tableWiseOwners(
+        _ members: [Int], tower: Int, ranks: Range<Int32>, workload: Workload, globalBatch: Int, capacities: [Double]
+    ) throws(SimulationError) -> [Int32] {
+        let features = workload.features
+        if let tableOwners {
+            guard tableOwners.count == features.count else {
+                throw SimulationError("the table placement names owners for \(tableOwners.count) tables; the workload has \(features.count) features")
+            }
+            return try members.map { (feature) throws(SimulationError) -> Int32 in
+                let owner = Int32(tableOwners[feature])
+                guard ranks.contains(owner) else {
+                    throw SimulationError(
+                        "table \(features[feature].name) is placed on GPU \(owner), outside its tower \(tower)'s domain (GPUs \(ranks.lowerBound)…\(ranks.upperBound - 1)); place each table on a GPU of its tower's domain")
+                }
+                return owner
+            }
+        }
+        let items = members.map { feature in
+            let whole = TableShard(feature: feature, columns: features[feature].dimension, ranks: 0..<1)
+            return GreedyPlacement.Item(
+                cost: ShardingPlan.placementCost(of: whole, feature: features[feature], training: workload.training, globalBatch: globalBatch),
+                bytes: ShardingPlan.memoryBytes(of: whole, feature: features[feature], training: workload.training),
+                name: "table \(features[feature].name)")
+        }
+        let bins = try GreedyPlacement.place(items, capacities: ranks.map { capacities[Int($0)] }) { "GPU \(ranks.lowerBound + Int32($0))" }
+        return bins.map { ranks.lowerBound + Int32($0) }
     }
 
     /// A tower module's work on `batch` samples: its FLOPs, and for memory its parameters plus its

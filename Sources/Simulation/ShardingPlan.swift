@@ -107,13 +107,16 @@ public struct ShardingPlan: Sendable {
         }.map { ComputeWork(gatheredBytes: $0) }
     }
 
-    /// Backward lookup fused with the optimizer (FBGEMM's fused TBE backward) on each rank: every
+    /// Backward lookup fused with the optimizer (FBGEMM's fused TBE backward) on each rank: the
+    /// pooled gradient row of every id served is read and accumulated into its table row's
+    /// gradient — the mirror of the forward's gather, as many rows of as many bytes — then every
     /// touched row is read and written with its optimizer state (`SparseOptimizer.updateBytesPerRow`).
     /// Touched rows of a sharded shard are min(rows, ids served) — ids assumed distinct up to the
     /// table size, an upper bound for skewed data. Replicated tables receive a dense gradient and
     /// update every row, as TorchRec's data-parallel tables do (streamed, not gathered).
     public var updateWorkPerRank: [ComputeWork] {
         var work = [ComputeWork](repeating: .zero, count: rankCount)
+        let lookup = lookupWorkPerRank
         for shard in shards {
             let feature = features[shard.feature]
             let rowBytes = training.sparseOptimizer.updateBytesPerRow(dimension: shard.columns, storage: storage)
@@ -126,7 +129,7 @@ public struct ShardingPlan: Sendable {
             }
             for rank in shard.ranks { work[Int(rank)] = work[Int(rank)] + item }
         }
-        return work
+        return zip(work, lookup).map { $0 + $1 }
     }
 
     /// The placement cost TorchRec's greedy proposer balances, for one whole shard on one GPU:

@@ -20,6 +20,9 @@ import Workload
 ///   they run after the last collective and lengthen the step. TorchRec issues them at the start
 ///   of the step on a separate stream, where they share bandwidth with the output distribution;
 ///   gap filling is the optimistic end of that.
+/// - With `serialized`, each rank has one stream instead of two: every task waits for the rank's
+///   previous task of either kind, in plan order — a synchronous trainer whose blocking collectives
+///   run on the thread that computes (towerplan's own CPU ranks), where nothing overlaps.
 ///
 /// The step time is the last finish over all GPUs; the critical path is found by walking back from
 /// it through whichever predecessor (a dependency or the previous task on the same stream, or for a
@@ -30,8 +33,11 @@ public struct StepModel: Sendable {
     public var communication: any CommunicationModel
     public var compute: ComputeModel
     public var overlapInputDistribution: Bool
+    /// One stream per rank: compute and communication never overlap (see the type's comment).
+    public var serialized: Bool
 
-    public init(communication: any CommunicationModel, compute: ComputeModel = ComputeModel(), overlapInputDistribution: Bool = true) {
+    public init(communication: any CommunicationModel, compute: ComputeModel = ComputeModel(), overlapInputDistribution: Bool = true, serialized: Bool = false) {
+        self.serialized = serialized
         self.communication = communication
         self.compute = compute
         self.overlapInputDistribution = overlapInputDistribution
@@ -127,6 +133,7 @@ public struct StepModel: Sendable {
                     active[index][rank] = true
                     cause[index][rank] = by
                     lastCompute[rank] = index
+                    if serialized { lastCommunication[rank] = index }
                 }
             case .communication(let collective):
                 let seconds = try cost(index, collective)
@@ -139,7 +146,10 @@ public struct StepModel: Sendable {
                     }
                     return latest
                 }
-                for member in collective.groups.joined() { lastCommunication[Int(member)] = index }
+                for member in collective.groups.joined() {
+                    lastCommunication[Int(member)] = index
+                    if serialized { lastCompute[Int(member)] = index }
+                }
             }
         }
         // Backfill: the first time after the dependencies at which every member's stream is free

@@ -161,9 +161,10 @@ private struct Reader {
         }
         let memory = parse(element, "memory", Units.size) ?? 0
         let bandwidth = parse(element, "memory-bandwidth", Units.bandwidth) ?? 0
+        let gather = element[attribute: "gather-bandwidth"] == nil ? nil : parse(element, "gather-bandwidth", Units.bandwidth)
         models[id] = AcceleratorModel(
             id: id, vendor: element[attribute: "vendor"], peakFLOPS: peaks, memoryBytes: memory,
-            memoryBandwidth: bandwidth, location: element.location)
+            memoryBandwidth: bandwidth, gatherBandwidth: gather, location: element.location)
     }
 
     /// Parses attribute `name` with `parser`, recording a located error on failure.

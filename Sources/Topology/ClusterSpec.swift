@@ -18,6 +18,10 @@ public struct AcceleratorModel: Sendable, Hashable {
     public var peakFLOPS: [Precision: Double]
     public var memoryBytes: Double
     public var memoryBandwidth: Double
+    /// Measured bandwidth of embedding-row gathers and scatters (bytes of rows per second), where
+    /// a calibration measured it (`towerplan calibrate`); nil: the simulator derives it from
+    /// `memoryBandwidth` and its gather efficiency.
+    public var gatherBandwidth: Double?
     public var location: SourceLocation
 
     /// Peak for `precision`, falling back to the nearest wider format the device lists
