@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "Planner", dependencies: ["Simulation", "Partitioning", "Training", "Topology", "Workload"]),
         .target(name: "Reports", dependencies: ["Topology", "CGraphviz"]),
         // The same models across MPI ranks (DESIGN §2): the MPI wrapper, flat and SPTT steps, the launcher.
-        .target(name: "Distributed", dependencies: ["Training", "Workload", "CMPI"]),
+        .target(name: "Distributed", dependencies: ["Training", "Workload", "Simulation", "Topology", "CMPI"]),
         // The process `mpirun` starts for a distributed run (and for the DistributedTests).
         .executableTarget(
             name: "towerplan-mpi-worker",

@@ -1,11 +1,13 @@
 import Foundation
+import Simulation
 import Training
 import Workload
 
-/// What `towerplan calibrate` measured on this machine's ranks: the per-rank compute rates the
-/// training kernels reach with every rank busy at once, and MPI's bandwidth and latency between
-/// two ranks of one host (shared memory) and of two (emulated) hosts. Rank 0 writes it as JSON;
-/// `topologyXML` turns it into a cluster file.
+/// What `towerplan calibrate` measured on this machine's ranks: the per-rank rates of the three
+/// kinds of work the simulator's compute model knows (GEMM FLOPs, streamed bytes, gathered bytes)
+/// with every rank busy at once, and MPI's bandwidth and latency between two ranks of one host
+/// (shared memory) and of two (emulated) hosts. Rank 0 writes it as JSON; `topologyXML` turns it
+/// into a cluster file.
 public struct CalibrationMeasurement: Sendable, Hashable, Codable {
     /// One kind of link between two ranks, per direction.
     public struct Link: Sendable, Hashable, Codable {
@@ -21,10 +23,20 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
 
     public var ranks: Int
     public var ranksPerHost: Int
-    /// sgemm FLOP/s of one rank (mean over ranks, all running at once) through `Linear.forward`.
+    /// The kernels' shapes, in words (`CalibrationKernels.description`).
+    public var kernels: String
+    /// MLP FLOP/s of one rank (mean over ranks, all running at once): forward and backward through
+    /// the trainer's `MLPNetwork`, FLOPs counted as the simulator counts them, over the time left
+    /// once the simulator's streamed bytes for those layers are charged at `streamBytesPerSecond`
+    /// (its CPU model adds the two; see `Calibration.mlpRate`).
     public var gemmFlopsPerSecond: Double
-    /// Embedding-gather bandwidth of one rank: bytes of the rows pooled per second through
-    /// `EmbeddingBagCollection.forward` (mean over ranks, all running at once).
+    /// Streamed bytes per second of one rank: the trainer's dense optimizer step, bytes counted as
+    /// the simulator counts them (`StepPlan.denseOptimizerWork`).
+    public var streamBytesPerSecond: Double
+    /// Embedding bandwidth of one rank: the tables' lookup and their backward with the sparse
+    /// optimizer through `EmbeddingBagCollection`, each started with the tables out of the core's
+    /// private caches, bytes counted as the simulator counts them (rows gathered, gradient rows
+    /// read, touched rows read and written with their optimizer state).
     public var gatherBytesPerSecond: Double
     /// This host's memory divided among its ranks.
     public var memoryBytesPerRank: Double
@@ -34,12 +46,14 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
     public var interHost: Link?
 
     public init(
-        ranks: Int, ranksPerHost: Int, gemmFlopsPerSecond: Double, gatherBytesPerSecond: Double, memoryBytesPerRank: Double, intraHost: Link?,
-        interHost: Link?
+        ranks: Int, ranksPerHost: Int, kernels: String, gemmFlopsPerSecond: Double, streamBytesPerSecond: Double, gatherBytesPerSecond: Double,
+        memoryBytesPerRank: Double, intraHost: Link?, interHost: Link?
     ) {
         self.ranks = ranks
         self.ranksPerHost = ranksPerHost
+        self.kernels = kernels
         self.gemmFlopsPerSecond = gemmFlopsPerSecond
+        self.streamBytesPerSecond = streamBytesPerSecond
         self.gatherBytesPerSecond = gatherBytesPerSecond
         self.memoryBytesPerRank = memoryBytesPerRank
         self.intraHost = intraHost
@@ -49,21 +63,22 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
     public var hosts: Int { ranks / ranksPerHost }
 
     /// A cluster file of this machine as measured: H hosts of L CPU "accelerators" (one per rank)
-    /// whose fp32 peak is the measured sgemm rate and whose memory bandwidth is the measured
-    /// gather bandwidth — so the simulator's efficiencies for them are 1. Each rank links to its
-    /// host's shared-memory switch at the intra-host bandwidth with half the intra-host latency
-    /// (two links per rank-to-rank path); each host's NIC links to one switch at the inter-host
-    /// bandwidth, with latency such that a cross-host path adds up to the measured one. The
-    /// training computes in fp32 whatever the workload's precision, so bf16, fp16 and tf32 list
-    /// the same rate. Numbers are written in B/s, FLOP/s, bytes and ns.
+    /// whose fp32 peak is the measured MLP rate, whose memory bandwidth is the measured streaming
+    /// rate and whose gather bandwidth the measured embedding rate — so the simulator's
+    /// efficiencies for them are 1. Each rank links to its host's shared-memory switch at the
+    /// intra-host bandwidth with half the intra-host latency (two links per rank-to-rank path);
+    /// each host's NIC links to one switch at the inter-host bandwidth, with latency such that a
+    /// cross-host path adds up to the measured one. The training computes in fp32 whatever the
+    /// workload's precision, so bf16, fp16 and tf32 list the same rate. Numbers are written in
+    /// B/s, FLOP/s, bytes and ns.
     public func topologyXML(name: String) -> String {
-        let intra = intraHost ?? interHost ?? Link(bandwidthBytesPerSecond: gatherBytesPerSecond, latencySeconds: 0)
+        let intra = intraHost ?? interHost ?? Link(bandwidthBytesPerSecond: streamBytesPerSecond, latencySeconds: 0)
         let peaks = ["fp32", "tf32", "bf16", "fp16"].map { #"    <peak precision="\#($0)" flops="\#(Self.number(gemmFlopsPerSecond))FLOP/s"/>"# }
         var lines = [
             #"<?xml version="1.0" encoding="UTF-8"?>"#,
-            "<!-- Written by towerplan calibrate: \(ranks) ranks, \(ranksPerHost) per host, measured on this machine. -->",
+            "<!-- Written by towerplan calibrate: \(ranks) ranks, \(ranksPerHost) per host, measured on this machine with \(kernels). -->",
             #"<cluster name="\#(name)" description="\#(hosts) hosts x \#(ranksPerHost) CPU ranks, calibrated">"#,
-            #"  <accelerator-model id="cpu-rank" vendor="calibrated" memory="\#(Self.number(memoryBytesPerRank))" memory-bandwidth="\#(Self.number(gatherBytesPerSecond))B/s">"#,
+            #"  <accelerator-model id="cpu-rank" vendor="calibrated" memory="\#(Self.number(memoryBytesPerRank))" memory-bandwidth="\#(Self.number(streamBytesPerSecond))B/s" gather-bandwidth="\#(Self.number(gatherBytesPerSecond))B/s">"#,
         ] + peaks + [
             "  </accelerator-model>",
             #"  <template id="node">"#,
@@ -95,65 +110,227 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
     static func nanoseconds(_ seconds: Double) -> String { String(format: "%.3fns", seconds * 1e9) }
 }
 
+/// The shapes `Calibration` times its kernels at: a workload's own (its MLPs at its batch, its
+/// embedding tables on a batch of its data, its optimizers), so that the rates are the ones its
+/// training reaches, or generic DLRM-like ones.
+public struct CalibrationKernels: Sendable, CustomStringConvertible {
+    /// The MLPs timed forward and backward, each on `batch` samples.
+    public var mlps: [MLP]
+    public var batch: Int
+    /// Rows of each embedding table.
+    public var tableRows: [Int]
+    public var dimension: Int
+    /// Each table's ids for `batch` samples.
+    public var ids: [SparseColumn]
+    public var sparseOptimizer: SparseOptimizer
+    public var denseOptimizer: DenseOptimizer
+    /// Parameters the dense optimizer step updates.
+    public var denseParameters: Int
+
+    /// Generic shapes: one 512 → 512 layer at batch 1024; a 100k × 64 table with 8 ids per
+    /// sample drawn uniformly, row-wise Adagrad; Adam over 1M parameters.
+    public static var generic: CalibrationKernels {
+        CalibrationKernels(
+            mlps: [MLP(inputWidth: 512, layerWidths: [512])], batch: 1024, tableRows: [100_000], dimension: 64,
+            ids: [uniformIds(rows: 100_000, samples: 1024, pooling: 8, seed: 1)],
+            sparseOptimizer: SparseOptimizer(kind: .rowwiseAdagrad, learningRate: 0.01), denseOptimizer: DenseOptimizer(kind: .adam, learningRate: 0.001),
+            denseParameters: 1 << 20)
+    }
+
+    public init(
+        mlps: [MLP], batch: Int, tableRows: [Int], dimension: Int, ids: [SparseColumn], sparseOptimizer: SparseOptimizer, denseOptimizer: DenseOptimizer,
+        denseParameters: Int
+    ) {
+        self.mlps = mlps
+        self.batch = batch
+        self.tableRows = tableRows
+        self.dimension = dimension
+        self.ids = ids
+        self.sparseOptimizer = sparseOptimizer
+        self.denseOptimizer = denseOptimizer
+        self.denseParameters = denseParameters
+    }
+
+    /// `workload`'s shapes at `batch` samples per rank: its bottom and top MLPs (flat layout), all
+    /// its tables with the ids of the first `batch` samples of its synthetic data (or, for a
+    /// dataset workload, ids drawn uniformly at each feature's mean pooling, rounded, at least 1),
+    /// its optimizers and dense parameter count.
+    public init(workload: Workload, batch: Int) throws(DistributedError) {
+        guard let model = workload.recommendation else { throw .model(.notRecommendation(workload.name)) }
+        let ids: [SparseColumn]
+        if case .synthetic = workload.data {
+            let first: SampleBatch?
+            do throws(SyntheticDataError) {
+                var source = try SyntheticDataset(workload: workload).training()
+                first = try source.next(size: batch)
+            } catch { throw .data("\(error)") }
+            guard let first else { throw .data("the synthetic stream of \(workload.name) has fewer than \(batch) samples") }
+            ids = first.sparse
+        } else {
+            ids = model.features.enumerated().map { index, feature in
+                Self.uniformIds(rows: feature.tableRows, samples: batch, pooling: max(1, Int(feature.pooling.rounded())), seed: UInt64(index))
+            }
+        }
+        self.init(
+            mlps: [model.bottomMLP, model.topMLP].compactMap { $0 }, batch: batch, tableRows: model.features.map(\.tableRows),
+            dimension: model.embeddingDimension, ids: ids, sparseOptimizer: workload.training.sparseOptimizer,
+            denseOptimizer: workload.training.denseOptimizer, denseParameters: max(1, Int(model.denseParameterCount)))
+    }
+
+    /// `pooling` ids per sample for `samples` samples, uniform over `rows`.
+    static func uniformIds(rows: Int, samples: Int, pooling: Int, seed: UInt64) -> SparseColumn {
+        var generator = SeededGenerator(seed: seed)
+        return SparseColumn(
+            offsets: (0 ... samples).map { Int32($0 * pooling) }, ids: (0 ..< samples * pooling).map { _ in Int32(generator.next() % UInt64(rows)) })
+    }
+
+    public var description: String {
+        let layers = mlps.map { ([$0.inputWidth] + $0.layerWidths).map(String.init).joined(separator: "-") }.joined(separator: " and ")
+        let ids = self.ids.reduce(0) { $0 + $1.ids.count }
+        return "MLPs \(layers) at batch \(batch); \(tableRows.count) tables of dimension \(dimension), \(ids) ids, \(sparseOptimizer.kind.rawValue); \(denseOptimizer.kind.rawValue) over \(denseParameters) parameters"
+    }
+}
+
 /// The measurements behind `CalibrationMeasurement`, run on every rank of `world` under `mpirun`.
 public enum Calibration {
-    /// Shapes of the measured kernels: a DLRM MLP layer (batch 1024, 512 → 512) and a table of
-    /// 100k rows of 64 floats gathered 8 ids per sample for 1024 samples.
-    static let gemmShape = (batch: 1024, inputs: 512, outputs: 512)
-    static let gather = (rows: 100_000, dimension: 64, samples: 1024, pooling: 8)
     /// Each kernel runs at least this long per rank.
     static let kernelSeconds = 0.5
 
     /// Measures on every rank at once (collective) and returns the result on rank 0, nil elsewhere.
     /// Ranks 0 … L−1 are host 0, L … 2L−1 host 1 (as `EmulatedHosts` and `mpirun` fill slots).
-    public static func measure(world: Communicator, ranksPerHost: Int, seed: UInt64 = 1) throws(MPIError) -> CalibrationMeasurement? {
+    public static func measure(
+        world: Communicator, ranksPerHost: Int, kernels: CalibrationKernels = .generic, seed: UInt64 = 1
+    ) throws(MPIError) -> CalibrationMeasurement? {
         guard ranksPerHost >= 1, world.size % ranksPerHost == 0 else {
             throw .invalidArgument("\(world.size) ranks do not fill hosts of \(ranksPerHost) ranks")
         }
         try world.barrier()
-        var rates = [gemmRate(seed: seed), gatherRate(seed: seed)]
+        let stream = streamRate(kernels, seed: seed)
+        var rates = [mlpRate(kernels, streamBytesPerSecond: stream, seed: seed), stream, embeddingRate(kernels, seed: seed)]
         try world.allReduce(&rates, .sum)
         let intra = ranksPerHost >= 2 ? try link(world, between: 0, and: 1) : nil
         let inter = world.size > ranksPerHost ? try link(world, between: 0, and: ranksPerHost) : nil
         guard world.rank == 0 else { return nil }
+        let mean = rates.map { $0 / Double(world.size) }
         return CalibrationMeasurement(
-            ranks: world.size, ranksPerHost: ranksPerHost, gemmFlopsPerSecond: rates[0] / Double(world.size),
-            gatherBytesPerSecond: rates[1] / Double(world.size), memoryBytesPerRank: Double(ProcessInfo.processInfo.physicalMemory) / Double(ranksPerHost),
+            ranks: world.size, ranksPerHost: ranksPerHost, kernels: kernels.description, gemmFlopsPerSecond: mean[0], streamBytesPerSecond: mean[1],
+            gatherBytesPerSecond: mean[2], memoryBytesPerRank: Double(ProcessInfo.processInfo.physicalMemory) / Double(ranksPerHost),
             intraHost: intra, interHost: inter)
     }
 
     /// Repeats `body` (one unit of `amount`) for at least `kernelSeconds` after one warm-up run
-    /// and returns amount per second.
-    static func rate(amount: Double, _ body: () -> Void) -> Double {
-        body()
-        let clock = ContinuousClock(), start = clock.now
+    /// and returns amount per second. `body` times itself: it runs its parts through the closure
+    /// it is given, and only those count (so that untimed set-up between them is left out).
+    static func rate(amount: Double, _ body: (_ timed: (() -> Void) -> Void) -> Void) -> Double {
+        let clock = ContinuousClock()
+        var timedSeconds = 0.0
+        let timed = { (part: () -> Void) in
+            let start = clock.now
+            part()
+            timedSeconds += PhaseClock.seconds(clock.now - start)
+        }
+        body(timed)
+        timedSeconds = 0
+        let start = clock.now
         var runs = 0
         repeat {
-            body()
+            body(timed)
             runs += 1
         } while PhaseClock.seconds(clock.now - start) < kernelSeconds
-        return Double(runs) * amount / PhaseClock.seconds(clock.now - start)
+        return Double(runs) * amount / timedSeconds
     }
 
-    /// FLOP/s of `Linear.forward` (sgemm plus bias) at `gemmShape`.
-    static func gemmRate(seed: UInt64) -> Double {
-        let shape = gemmShape
-        let layer = Linear(inputWidth: shape.inputs, outputWidth: shape.outputs, relu: false, seed: seed)
-        var generator = SeededGenerator(seed: seed)
-        let input = Matrix(rows: shape.batch, columns: shape.inputs, values: (0 ..< shape.batch * shape.inputs).map { _ in generator.nextFloat() })
-        return rate(amount: 2 * Double(shape.batch * shape.inputs * shape.outputs)) { _ = layer.forward(input) }
+    /// Writes over a buffer four times the size of a core's L2 cache (at least 4 MiB), so that
+    /// what a kernel touched before is out of the private caches — as a training step's dense
+    /// layers push the tables out between one lookup and the next. Cost: one pass over it.
+    final class CacheEvictor {
+        private var buffer: [UInt8]
+
+        init() {
+            let l2 = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE))
+            buffer = [UInt8](repeating: 0, count: max(4 << 20, 4 * (l2 > 0 ? l2 : 0)))
+        }
+
+        func evict() {
+            buffer.withUnsafeMutableBytes { bytes in
+                var value = bytes[0] &+ 1
+                for offset in stride(from: 0, to: bytes.count, by: 64) {
+                    bytes[offset] = value
+                    value &+= 1
+                }
+            }
+        }
     }
 
-    /// Bytes of table rows pooled per second by `EmbeddingBagCollection.forward` at `gather`'s shape,
-    /// ids uniform over the table.
-    static func gatherRate(seed: UInt64) -> Double {
-        let shape = gather
-        let table = EmbeddingBagCollection(
-            features: [(index: 0, rows: shape.rows)], dimension: shape.dimension, optimizer: SparseOptimizer(kind: .sgd, learningRate: 0.01), seed: seed)
+    /// FLOP/s of the kernels' MLPs, forward and backward (`MLP.forwardFLOPs` + `backwardFLOPs`).
+    /// The simulator's CPU model charges a layer's streamed bytes (weights and activations,
+    /// `DenseArchitecture.work`) at the streaming rate on top of its FLOPs at this rate, so the
+    /// rate is the FLOPs over the measured time less that streamed time — the rate at which the
+    /// model reproduces the measured MLPs (never more than 10× the plain FLOPs over time).
+    static func mlpRate(_ kernels: CalibrationKernels, streamBytesPerSecond: Double, seed: UInt64) -> Double {
+        let networks = kernels.mlps.enumerated().map { index, shape in
+            MLPNetwork(shape, finalReLU: false, seed: SeededGenerator.mix(seed, UInt64(index)))
+        }
         var generator = SeededGenerator(seed: seed)
-        let ids = (0 ..< shape.samples * shape.pooling).map { _ in Int32(generator.next() % UInt64(shape.rows)) }
-        let column = SparseColumn(offsets: (0 ... shape.samples).map { Int32($0 * shape.pooling) }, ids: ids)
-        return rate(amount: Double(ids.count * shape.dimension * MemoryLayout<Float>.size)) { _ = table.forward(columns: [column], count: shape.samples) }
+        let inputs = kernels.mlps.map { shape in
+            Matrix(rows: kernels.batch, columns: shape.inputWidth, values: (0 ..< kernels.batch * shape.inputWidth).map { _ in generator.nextFloat() })
+        }
+        let gradients = kernels.mlps.map { shape in
+            Matrix(rows: kernels.batch, columns: shape.outputWidth, values: (0 ..< kernels.batch * shape.outputWidth).map { _ in generator.nextFloat() - 0.5 })
+        }
+        let flops = kernels.mlps.reduce(0.0) { $0 + $1.forwardFLOPs(batch: kernels.batch) + $1.backwardFLOPs(batch: kernels.batch) }
+        let streamed = kernels.mlps.reduce(0.0) { sum, mlp in
+            sum + [PassDirection.forward, .backward].reduce(0.0) { $0 + DenseArchitecture.work(mlp, batch: kernels.batch, valueBytes: 4, $1).streamedBytes }
+        }
+        let plain = rate(amount: flops) { timed in
+            timed {
+                for (network, (input, gradient)) in zip(networks, zip(inputs, gradients)) {
+                    _ = network.forward(input)
+                    _ = network.backward(gradient)
+                }
+            }
+        }
+        let seconds = flops / plain
+        return flops / max(seconds - streamed / streamBytesPerSecond, seconds / 10)
+    }
+
+    /// Streamed bytes per second of the dense optimizer's step over the kernels' dense parameters.
+    static func streamRate(_ kernels: CalibrationKernels, seed: UInt64) -> Double {
+        let layer = Linear(inputWidth: kernels.denseParameters, outputWidth: 1, relu: false, seed: seed)
+        let optimizer = DenseParameterOptimizer(kernels.denseOptimizer, parameters: layer.parameters)
+        let bytes = StepPlan.denseOptimizerWork(parameters: Double(kernels.denseParameters), optimizer: kernels.denseOptimizer).streamedBytes
+        var step = 0
+        return rate(amount: bytes) { timed in
+            step += 1
+            timed { optimizer.apply(step: step) }
+        }
+    }
+
+    /// Bytes per second of the tables' lookup and backward with the sparse optimizer, counted as
+    /// the simulator counts them (`ShardingPlan.lookupWorkPerRank` and `updateWorkPerRank`): per
+    /// table, 2 × ids × row bytes (the forward's rows, the backward's gradient rows), plus
+    /// min(rows, ids) × the optimizer's update bytes per row.
+    static func embeddingRate(_ kernels: CalibrationKernels, seed: UInt64) -> Double {
+        let tables = EmbeddingBagCollection(
+            features: kernels.tableRows.enumerated().map { (index: $0, rows: $1) }, dimension: kernels.dimension, optimizer: kernels.sparseOptimizer,
+            seed: seed)
+        var generator = SeededGenerator(seed: seed)
+        let samples = kernels.batch, width = kernels.dimension * kernels.tableRows.count
+        let gradient = Matrix(rows: samples, columns: width, values: (0 ..< samples * width).map { _ in (generator.nextFloat() - 0.5) * 1e-3 })
+        let storage = NumericFormat.fp32
+        let bytes = zip(kernels.tableRows, kernels.ids).reduce(0.0) { sum, table in
+            sum + 2 * Double(table.1.ids.count) * storage.embeddingRowBytes(dimension: kernels.dimension)
+                + Double(min(table.0, table.1.ids.count)) * kernels.sparseOptimizer.updateBytesPerRow(dimension: kernels.dimension, storage: storage)
+        }
+        var step = 0
+        let evictor = CacheEvictor()
+        return rate(amount: bytes) { timed in
+            step += 1
+            evictor.evict()
+            timed { _ = tables.forward(columns: kernels.ids, count: samples) }
+            evictor.evict()
+            timed { tables.backward(gradient, step: step) }
+        }
     }
 
     /// Bandwidth and latency between ranks `a` and `b`: ping-pongs (an all-to-all of the pair in

@@ -99,14 +99,20 @@ public final class EmulatedHosts: @unchecked Sendable {
         try Self.run("ip", "addr", "add", "\(prefix).254/24", "dev", bridge)
         try Self.run("ip", "link", "set", bridge, "up")
         let rate = "\(Int(uplink.bitsPerSecond.rounded()))bit"
-        // A bucket of at least one 64 KB segment (veth passes GSO segments whole) and 10 ms of traffic.
-        let burst = "\(max(65_536, Int(uplink.bitsPerSecond / 8 / 100)))b"
+        // The token bucket lets `burst` bytes through at veth speed after an idle gap, so it is
+        // kept small: GSO segments are capped at 16 KiB (veth hands tbf whole segments, and one
+        // larger than the bucket would never leave) and the bucket holds one of them with room
+        // for headers. A 1.25 MB bucket (10 ms at 1 Gb/s) carried whole pooled-embedding
+        // all-to-alls at veth speed, 1.6× faster than the link they emulate; with 64 KiB the
+        // tower exchanges of small batches still went through unthrottled.
+        let segment = 16_384, burst = "\(segment + 4_096)b"
         for host in 0 ..< hosts {
             let ns = namespace(host)
             try Self.run("ip", "netns", "add", ns)
             try Self.run("ip", "link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
             try Self.run("ip", "link", "set", ns, "master", bridge, "up")
             try Self.run("ip", "-n", ns, "addr", "add", "\(prefix).\(host + 1)/24", "dev", "eth0")
+            try Self.run("ip", "-n", ns, "link", "set", "dev", "eth0", "gso_max_size", String(segment))
             try Self.run("ip", "-n", ns, "link", "set", "eth0", "up")
             try Self.run("ip", "-n", ns, "link", "set", "lo", "up")
             if uplink.delaySeconds > 0 {

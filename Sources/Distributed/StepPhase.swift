@@ -1,5 +1,7 @@
 /// The phases of one distributed training step, in execution order, named as the simulator names
-/// its stages (`StepPlan`) so that measured and predicted times can be set side by side.
+/// its stages (`StepPlan`; `init(simulatorStage:)` maps them) so that measured and predicted
+/// times can be set side by side. With SPTT, the ids and pooled all-to-alls, the embedding
+/// gradients all-to-all and the tower all-reduce run inside the tower's domain.
 /// A collective's phase includes the wait for the slowest rank to arrive: that is what the step pays.
 public enum StepPhase: String, CaseIterable, Sendable, Codable {
     case idsPeerAllToAll = "input dist: ids peer all-to-all"
@@ -14,7 +16,7 @@ public enum StepPhase: String, CaseIterable, Sendable, Codable {
     case towerBackward = "tower module backward"
     case embeddingGradientsAllToAll = "embedding gradients all-to-all"
     case embeddingUpdate = "embedding backward + optimizer"
-    case towerAllReduce = "tower module gradient all-reduce in domain"
+    case towerAllReduce = "tower module gradient all-reduce"
     case denseAllReduce = "dense gradient all-reduce"
     case denseOptimizer = "dense optimizer"
 }

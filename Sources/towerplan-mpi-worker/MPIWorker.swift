@@ -175,7 +175,7 @@ struct Train: ParsableCommand {
             guard perHost >= 1, ranks % perHost == 0 else { throw ValidationError("\(ranks) ranks do not split into hosts of \(perHost)") }
             let domains = ranks / perHost
             guard let towers else {
-                return .sptt(ranksPerDomain: perHost, towers: (0 ..< domains).map { Array(features * $0 / domains ..< features * ($0 + 1) / domains) })
+                return .sptt(ranksPerDomain: perHost, towers: DistributedLayout.contiguousTowers(features: features, domains: domains))
             }
             let parsed = towers.split(separator: "/", omittingEmptySubsequences: false).map { tower in
                 tower.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }

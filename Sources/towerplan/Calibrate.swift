@@ -2,19 +2,20 @@ import ArgumentParser
 import Distributed
 import Foundation
 import Topology
+import Workload
 
-/// `towerplan calibrate [--ranks N --ranks-per-host L] [--emulate-hosts] [-o FILE]`
+/// `towerplan calibrate [--ranks N --ranks-per-host L] [--emulate-hosts] [--workload W [--batch B]] [-o FILE]`
 struct Calibrate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure this machine's ranks (compute, memory, MPI links) and write a topology file of it for `train --predict`.",
         discussion: """
-            Starts mpirun with N ranks of this very binary (`towerplan calibrate --rank-program`), which measure at once: sgemm FLOP/s through the training's Linear layer (batch 1024, 512 → 512), embedding-gather bandwidth through its EmbeddingBagCollection (100k × 64 floats, 8 ids per sample), and MPI ping-pong bandwidth and latency between ranks 0 and 1 (one host, shared memory) and 0 and L (two hosts). --emulate-hosts puts each host of L ranks in its own network namespace behind a link of --uplink-bits-per-second (needs root), as `train --emulate-hosts` does.
+            Starts mpirun with N ranks of this very binary (`towerplan calibrate --rank-program`), which measure at once, each rank running the training's own kernels: MLP FLOP/s (forward and backward through its MLP layers), streaming bandwidth (its dense optimizer step) and embedding bandwidth (a table's lookup and sparse-optimizer backward), each counted as the simulator counts that work; and MPI ping-pong bandwidth and latency between ranks 0 and 1 (one host, shared memory) and 0 and L (two hosts). With --workload the kernels take that workload's shapes (its MLPs at --batch, its embedding dimension, median table size and mean pooling, its optimizers), so the rates are the ones its training reaches; without, generic DLRM-like shapes. --emulate-hosts puts each host of L ranks in its own network namespace behind a link of --uplink-bits-per-second (needs root), as `train --emulate-hosts` does.
 
-            The file has N / L hosts of L CPU accelerators whose fp32 peak is the measured GEMM rate and whose memory bandwidth is the gather rate, so `train --predict` simulates them with efficiencies 1.
+            The file has N / L hosts of L CPU accelerators whose fp32 peak, memory bandwidth and gather bandwidth are the measured rates, so `train --predict` simulates them with efficiencies 1.
 
             Examples:
               towerplan calibrate --ranks 4 --ranks-per-host 2 -o calibrated.xml
-              sudo towerplan calibrate --ranks 4 --ranks-per-host 2 --emulate-hosts --uplink-bits-per-second 1e9 -o calibrated.xml
+              sudo towerplan calibrate --ranks 4 --ranks-per-host 2 --emulate-hosts --uplink-bits-per-second 1e9 --workload workloads/synthetic-planted.xml -o calibrated.xml
             """)
 
     @Option(help: "MPI ranks to measure with (N).")
@@ -28,6 +29,12 @@ struct Calibrate: ParsableCommand {
 
     @Option(help: "Emulated hosts: each host's link rate in bit/s.")
     var uplinkBitsPerSecond = 1e9
+
+    @Option(help: "Time the kernels at this workload's shapes (default: generic DLRM-like shapes).")
+    var workload: String?
+
+    @Option(help: "With --workload: samples per rank the MLPs and the table run on (default: the workload's batch per GPU).")
+    var batch: Int?
 
     @Option(help: "Cluster name in the file.")
     var name = "calibrated-local"
@@ -51,19 +58,25 @@ struct Calibrate: ParsableCommand {
             throw ValidationError("--ranks \(ranks) is not a multiple of --ranks-per-host \(perHost): every host holds the same number of ranks")
         }
         if emulateHosts && ranks == perHost { throw ValidationError("--emulate-hosts needs at least two hosts: give --ranks-per-host below --ranks") }
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        if batch != nil && workload == nil { throw ValidationError("--batch sets the workload's kernel shapes: add --workload W") }
     }
 
     func run() throws {
         if rankProgram { return try measureOnThisRank() }
         let measured: CalibrationMeasurement
         if let measurement {
-            // Tests inject a measurement here, so the file's numbers can be checked exactly.
-            measured = try orExit { try JSONDecoder().decode(CalibrationMeasurement.self, from: Data(contentsOf: URL(fileURLWithPath: measurement))) }
+            // Tests inject a measurement here, as --json prints it, so the file's numbers can be checked exactly.
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            measured = try orExit { try decoder.decode(CalibrationMeasurement.self, from: Data(contentsOf: URL(fileURLWithPath: measurement))) }
         } else {
+            _ = try kernels()  // a workload that does not load fails here, before mpirun starts
             let job = LocalMPIJob(
                 program: LocalMPIJob.currentExecutable, ranks: ranks, ranksPerHost: ranksPerHost ?? ranks,
                 emulatedUplink: emulateHosts ? EmulatedHosts.Uplink(bitsPerSecond: uplinkBitsPerSecond) : nil, timeout: .seconds(600))
             let arguments = ["calibrate", "--rank-program", "--ranks-per-host", String(ranksPerHost ?? ranks)]
+                + (workload.map { ["--workload", $0] } ?? []) + (batch.map { ["--batch", String($0)] } ?? [])
             measured = try orExit { try JSONDecoder().decode(CalibrationMeasurement.self, from: try job.run(arguments: arguments)) }
         }
         let xml = measured.topologyXML(name: name)
@@ -78,18 +91,29 @@ struct Calibrate: ParsableCommand {
 
     /// One line of what was measured.
     private func summary(_ m: CalibrationMeasurement) -> String {
-        var parts = [String(format: "%.2f GFLOP/s sgemm and %.2f GB/s gather per rank", m.gemmFlopsPerSecond / 1e9, m.gatherBytesPerSecond / 1e9)]
+        var parts = [
+            String(
+                format: "%.2f GFLOP/s MLPs, %.2f GB/s streamed and %.2f GB/s embeddings per rank", m.gemmFlopsPerSecond / 1e9, m.streamBytesPerSecond / 1e9,
+                m.gatherBytesPerSecond / 1e9)
+        ]
         for (name, link) in [("within a host", m.intraHost), ("across hosts", m.interHost)] {
             if let link { parts.append("\(name) \(Units.formatBits(perSecond: link.bandwidthBytesPerSecond)), \(Units.formatDuration(link.latencySeconds))") }
         }
         return parts.joined(separator: "; ")
     }
 
+    /// The kernels' shapes: --workload's at --batch, or the generic ones.
+    private func kernels() throws -> CalibrationKernels {
+        guard let workload else { return .generic }
+        let model = try orExit { try WorkloadLoader.load(path: workload) }
+        return try orExit { try CalibrationKernels(workload: model, batch: batch ?? model.training.batchPerGPU) }
+    }
+
     /// The rank program: measure with the other ranks; rank 0 writes the JSON to --output.
     private func measureOnThisRank() throws {
         let world = try MPI.start()
         do {
-            if let result = try Calibration.measure(world: world, ranksPerHost: ranksPerHost ?? world.size) {
+            if let result = try Calibration.measure(world: world, ranksPerHost: ranksPerHost ?? world.size, kernels: try kernels()) {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
                 let data = try encoder.encode(result)

@@ -28,7 +28,7 @@ struct Train: ParsableCommand {
               towerplan train --workload workloads/dlrm-criteo-kaggle.xml --data criteo:train.txt --epochs 1 --checkpoint run.ckpt --resume
               towerplan train --workload workloads/dlrm-kaggle-bench.xml --steps 100 --batch 2048 --threads 2 --benchmark --json
 
-            Multi-process (MPI) training: --ranks N starts `mpirun` with N ranks of `towerplan-mpi-worker` (installed next to towerplan) on this machine, in hosts of --ranks-per-host L ranks; --emulate-hosts runs each host in its own network namespace behind a rate-limited link (needs root). --layout dmt is SPTT with one tower of contiguous features per host. Times are per step, excluding the first. Across real machines run the worker under your own mpirun instead: mpirun -np 8 --hostfile hosts towerplan-mpi-worker train --workload W --layout sptt --ranks-per-host 4.
+            Multi-process (MPI) training: --ranks N starts `mpirun` with N ranks of `towerplan-mpi-worker` (installed next to towerplan) on this machine, in hosts of --ranks-per-host L ranks; --emulate-hosts runs each host in its own network namespace behind a rate-limited link (needs root). --layout dmt is SPTT with one tower per host: --partition's towers (as many as hosts), else contiguous blocks of features. Times are per step, excluding the first. Across real machines run the worker under your own mpirun instead: mpirun -np 8 --hostfile hosts towerplan-mpi-worker train --workload W --layout sptt --ranks-per-host 4.
               towerplan train --workload workloads/synthetic-planted.xml --ranks 4 --ranks-per-host 2 --layout dmt --steps 20 --json
               sudo towerplan train --workload W --ranks 4 --ranks-per-host 2 --emulate-hosts --uplink-bits-per-second 1e9 --predict --topology calibrated.xml
             """)
@@ -198,10 +198,15 @@ struct Train: ParsableCommand {
     /// How the towers were formed, for the output.
     func towerNote(_ configuration: TrainingConfiguration) -> String? {
         guard case .towers(let towers) = configuration.layout else { return nil }
+        return towerNote(towerCount: towers.count)
+    }
+
+    /// How `count` towers were formed, for the output.
+    func towerNote(towerCount count: Int) -> String {
         switch partition {
-        case "planted"?: return "\(towers.count) towers: the synthetic data's planted groups"
-        case let path?: return "\(towers.count) towers from \(path)"
-        case nil: return "\(towers.count) towers of contiguous features (no --partition given; `towerplan partition` learns better ones)"
+        case "planted"?: "\(count) towers: the synthetic data's planted groups"
+        case let path?: "\(count) towers from \(path)"
+        case nil: "\(count) towers of contiguous features (no --partition given; `towerplan partition` learns better ones)"
         }
     }
 
@@ -254,7 +259,7 @@ struct DistributedTrainOptions: ParsableArguments {
     @Option(help: "Train on N MPI ranks of this machine: starts mpirun with N ranks of towerplan-mpi-worker (next to this binary).")
     var ranks: Int?
 
-    @Option(help: "Ranks per host (L); --ranks must be a multiple. --layout dmt puts one tower of contiguous features on each host. Default: all ranks on one host.")
+    @Option(help: "Ranks per host (L); --ranks must be a multiple. --layout dmt puts one tower on each host. Default: all ranks on one host.")
     var ranksPerHost: Int?
 
     @Flag(help: "Run each host in its own network namespace behind a rate-limited link, so cross-host traffic is really slower (needs root, ip, tc).")
@@ -281,7 +286,7 @@ extension Train {
     private var singleProcessOnly: [(given: Bool, option: String)] {
         [
             (data != nil && data != "synthetic", "--data (ranks train on the workload's synthetic data)"), (baseline, "--baseline"),
-            (partition != nil, "--partition (dmt puts contiguous towers on the hosts)"), (epochs != nil, "--epochs (give --steps)"),
+            (epochs != nil, "--epochs (give --steps)"),
             (evalEvery != nil, "--eval-every"), (checkpoint != nil || resume, "--checkpoint/--resume"), (exportEmbeddings != nil, "--export-embeddings"),
             (benchmark, "--benchmark"),
         ]
@@ -305,19 +310,23 @@ extension Train {
     }
 
     /// Trains on `--ranks` MPI ranks through `LocalMPIJob` and prints the summary, predicted
-    /// times next to the measured ones with `--predict` (simulated first, so that a topology
-    /// that does not fit fails before the job starts).
+    /// times next to the measured ones with `--predict`. The plan (and with `--predict` the
+    /// simulation) is made first, so that a rank count, domain size, partition or topology that
+    /// does not fit fails before the job starts.
     func runDistributed() throws {
         let model = try orExit { try WorkloadLoader.load(path: workload) }
         let ranks = distributed.ranks!, perHost = distributed.ranksPerHost ?? ranks, batchPerRank = batch ?? model.training.batchPerGPU
+        let plan = try orExit { try DistributedPlan(workload: model, layout: distributedLayout(for: model, ranks: ranks, ranksPerHost: perHost), ranks: ranks) }
         let prediction = try distributed.topology.map { path in
-            try orExit { try predictedStep(model, topology: path, ranks: ranks, ranksPerHost: perHost, batchPerRank: batchPerRank) }
+            try orExit { try StepPrediction(workload: model, plan: plan, batchPerRank: batchPerRank, cluster: ClusterLoader.load(path: path)) }
         }
         var arguments = [
             "train", "--workload", workload, "--layout", layout == .dmt ? "sptt" : "flat", "--batch", String(batchPerRank), "--steps", String(steps!),
             "--seed", String(seed), "--threads", String(threads ?? 1),
         ]
-        if layout == .dmt { arguments += ["--ranks-per-host", String(perHost)] }
+        if layout == .dmt {
+            arguments += ["--ranks-per-host", String(perHost), "--towers", plan.towerFeatures.map { $0.map(String.init).joined(separator: ",") }.joined(separator: "/")]
+        }
         let job = LocalMPIJob(
             program: LocalMPIJob.siblingExecutable("towerplan-mpi-worker"), ranks: ranks, ranksPerHost: perHost,
             emulatedUplink: distributed.emulateHosts ? EmulatedHosts.Uplink(bitsPerSecond: distributed.uplinkBitsPerSecond ?? 1e9) : nil,
@@ -325,36 +334,18 @@ extension Train {
         let report = try orExit { try JSONDecoder().decode(DistributedTrainingReport.self, from: try job.run(arguments: arguments)) }
         let summary = DistributedTrainSummary(
             workload: model.name, layout: layout.rawValue, ranksPerHost: perHost, emulatedUplinkBitsPerSecond: job.emulatedUplink?.bitsPerSecond,
-            report: report, prediction: prediction)
+            towers: layout == .dmt ? towerNote(towerCount: plan.domains) : nil, report: report, prediction: prediction)
         print(json ? try jsonText(summary) : summary.text)
     }
 
-    /// The simulator's step for this run: the workload at `batchPerRank`, flat table-wise or SPTT
-    /// with the workers' contiguous towers, one per host, on `topology`, with efficiencies 1 and
-    /// no input-distribution pipelining (the ranks do not pipeline).
-    func predictedStep(_ model: Workload, topology: String, ranks: Int, ranksPerHost: Int, batchPerRank: Int) throws -> StepResult {
-        let cluster = try ClusterLoader.load(path: topology)
-        guard cluster.accelerators.count == ranks else {
-            throw ValidationError(
-                "\(topology) has \(cluster.accelerators.count) accelerators, the run \(ranks) ranks: calibrate for this run (towerplan calibrate --ranks \(ranks) --ranks-per-host \(ranksPerHost))")
+    /// Flat, or SPTT with one tower per host: the towers of --partition (a file or `planted`),
+    /// which must number exactly the hosts, or contiguous blocks of features.
+    func distributedLayout(for model: Workload, ranks: Int, ranksPerHost: Int) throws -> DistributedLayout {
+        guard layout == .dmt else { return .flat }
+        guard partition != nil, case .towers(let towers) = try networkLayout(for: model) else {
+            return .sptt(ranksPerDomain: ranksPerHost, towers: DistributedLayout.contiguousTowers(features: model.features.count, domains: ranks / ranksPerHost))
         }
-        var workload = model
-        workload.training.batchPerGPU = batchPerRank
-        let plan: StepPlan
-        switch layout {
-        case .flat:
-            plan = try FlatLayout(sharding: .tableWise).plan(workload: workload, cluster: cluster)
-        case .dmt:
-            let hosts = ranks / ranksPerHost, towers = DistributedLayout.contiguousTowers(features: model.features.count, domains: hosts)
-            var towerOfFeature = [Int](repeating: 0, count: model.features.count)
-            for (tower, features) in towers.enumerated() { for feature in features { towerOfFeature[feature] = tower } }
-            var sptt = SPTTLayout(towerLevel: nil, towerCount: hosts, intraDomain: .rowWise)
-            sptt.assignment = try TowerAssignment(towerOfFeature: towerOfFeature, towerCount: hosts)
-            sptt.domainOfTower = Array(0 ..< hosts)
-            plan = try sptt.plan(workload: workload, cluster: cluster)
-        }
-        let compute = ComputeModel(denseEfficiency: 1, memoryEfficiency: 1, gatherEfficiency: 1)
-        return try StepModel(communication: AggregatedCommunicationModel.best(for: cluster), compute: compute, overlapInputDistribution: false).simulate(plan)
+        return .sptt(ranksPerDomain: ranksPerHost, towers: towers)
     }
 }
 
@@ -394,11 +385,17 @@ struct DistributedTrainSummary: Encodable {
     let measuredStepSeconds: Double
     let predictedStepSeconds: Double?
     let predictedSamplesPerSecond: Double?
+    /// How the DMT towers were formed.
+    let towers: String?
     let phases: [Phase]
     let report: DistributedTrainingReport
 
-    init(workload: String, layout: String, ranksPerHost: Int, emulatedUplinkBitsPerSecond: Double?, report: DistributedTrainingReport, prediction: StepResult?) {
+    init(
+        workload: String, layout: String, ranksPerHost: Int, emulatedUplinkBitsPerSecond: Double?, towers: String?, report: DistributedTrainingReport,
+        prediction: StepPrediction?
+    ) {
         self.workload = workload
+        self.towers = towers
         self.layout = layout
         ranks = report.ranks
         self.ranksPerHost = ranksPerHost
@@ -411,14 +408,14 @@ struct DistributedTrainSummary: Encodable {
         samplesPerSecond = Double(report.ranks * report.batchPerRank) / measuredStepSeconds
         trainingLoss = report.losses.map(Double.init).reduce(0, +) / Double(max(report.losses.count, 1))
         predictedStepSeconds = prediction?.stepSeconds
-        predictedSamplesPerSecond = prediction?.samplesPerSecond
+        predictedSamplesPerSecond = prediction?.step.samplesPerSecond
         let measured = Dictionary(report.phases.map { ($0.name, $0.seconds) }, uniquingKeysWith: { first, _ in first })
-        let predicted = Dictionary((prediction?.phases ?? []).map { ($0.name, $0.seconds) }, uniquingKeysWith: +)
-        // Measured phases in step order, then the simulator's phases the ranks do not have.
-        let names = report.phases.map(\.name) + (prediction?.phases ?? []).map(\.name).filter { measured[$0] == nil }
-        var seen = Set<String>()
-        phases = names.filter { seen.insert($0).inserted }.map {
-            Phase(name: $0, measuredSeconds: measured[$0]?.slowestRank, meanOverRanksSeconds: measured[$0]?.meanOverRanks, predictedSeconds: predicted[$0])
+        let predicted = prediction?.phaseSeconds ?? [:]
+        // In step order: every phase measured or predicted.
+        phases = StepPhase.allCases.filter { measured[$0.rawValue] != nil || predicted[$0] != nil }.map {
+            Phase(
+                name: $0.rawValue, measuredSeconds: measured[$0.rawValue]?.slowestRank, meanOverRanksSeconds: measured[$0.rawValue]?.meanOverRanks,
+                predictedSeconds: predicted[$0])
         }
         self.report = report
     }
@@ -427,6 +424,7 @@ struct DistributedTrainSummary: Encodable {
         let placement = hosts == 1 ? "one host" : "\(hosts) \(emulatedUplinkBitsPerSecond == nil ? "" : "emulated ")hosts × \(ranksPerHost)"
         var lines = [
             "trained \(workload), \(layout) on \(ranks) MPI ranks (\(placement)\(emulatedUplinkBitsPerSecond.map { ", links " + Units.formatBits(perSecond: $0 / 8) } ?? ""))",
+        ] + (towers.map { ["  towers         \($0)"] } ?? []) + [
             "  steps          \(steps) of \(ranks) × \(batchPerRank) samples (times: mean of the last \(timedSteps))",
             "  throughput     " + String(format: "%.0f samples/s", samplesPerSecond),
             "  training loss  " + String(format: "%.5f (mean over all steps)", trainingLoss),

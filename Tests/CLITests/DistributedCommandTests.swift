@@ -5,12 +5,12 @@ import Testing
 /// carries exactly the injected measurement and validates; the multi-process options are checked
 /// before anything starts; a 4-rank run (when Open MPI is installed) reports its steps and phases.
 @Suite(.serialized) struct DistributedCommandTests {
-    /// A measurement as rank 0 writes it (the hidden `--measurement` option reads this file instead of measuring).
+    /// A measurement as `calibrate --json` prints it (the hidden `--measurement` option reads this file instead of measuring).
     static let measurement = """
-        {"ranks": 4, "ranksPerHost": 2, "gemmFlopsPerSecond": 12345000000, "gatherBytesPerSecond": 2500000000,
-         "memoryBytesPerRank": 8000000000,
-         "intraHost": {"bandwidthBytesPerSecond": 6000000000, "latencySeconds": 0.000004},
-         "interHost": {"bandwidthBytesPerSecond": 125000000, "latencySeconds": 0.00005}}
+        {"ranks": 4, "ranks_per_host": 2, "kernels": "test shapes", "gemm_flops_per_second": 12345000000,
+         "stream_bytes_per_second": 7500000000, "gather_bytes_per_second": 2500000000, "memory_bytes_per_rank": 8000000000,
+         "intra_host": {"bandwidth_bytes_per_second": 6000000000, "latency_seconds": 0.000004},
+         "inter_host": {"bandwidth_bytes_per_second": 125000000, "latency_seconds": 0.00005}}
         """
 
     static var mpirunInstalled: Bool {
@@ -27,7 +27,8 @@ import Testing
         #expect(result.status == 0, "\(result.errors)")
         let xml = try String(contentsOf: output, encoding: .utf8)
         for expected in [
-            #"memory-bandwidth="2500000000B/s""#, #"<peak precision="fp32" flops="12345000000FLOP/s"/>"#, #"memory="8000000000""#,
+            #"memory-bandwidth="7500000000B/s" gather-bandwidth="2500000000B/s""#, #"<peak precision="fp32" flops="12345000000FLOP/s"/>"#,
+            #"memory="8000000000""#,
             #"<accelerator id="rank" model="cpu-rank" count="2"/>"#, #"<host template="node" count="2"/>"#,
             #"<link a="rank" b="shm" bandwidth="6000000000B/s" latency="2000.000ns""#,
             // Cross-host: (50 µs − 4 µs) / 2 on each NIC link, so that rank → shm → nic → switch → nic → shm → rank adds up to 50 µs.
