@@ -60,7 +60,7 @@ extension TowerModule {
         let width = outputWidth(features: features, dimension: dimension)
         guard width >= 1 else { throw .invalidShape("a \(kindName) tower module needs a positive output width, got \(width)") }
         func projection(from inputWidth: Int) -> Linear {
-            Linear(inputWidth: inputWidth, outputWidth: width, relu: false, seed: SeededGenerator.mix(seed, 1))
+            Linear(inputWidth: inputWidth, outputWidth: width, relu: false, seed: SeededGenerator.mix(seed, 1), threads: threads)
         }
         switch kind {
         case .identity:
@@ -69,7 +69,7 @@ extension TowerModule {
             return projection(from: flattened)
         case .mlp(let hidden):
             guard hidden.allSatisfy({ $0 >= 1 }) else { throw .invalidShape("tower MLP hidden widths must be positive, got \(hidden)") }
-            return MLPNetwork(MLP(inputWidth: flattened, layerWidths: hidden + [width]), finalReLU: false, seed: seed)
+            return MLPNetwork(MLP(inputWidth: flattened, layerWidths: hidden + [width]), finalReLU: false, seed: seed, threads: threads)
         case .wukong(let layer):
             try layer.validate()
             let wukong = WukongInteractionLayer(

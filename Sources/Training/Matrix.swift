@@ -1,4 +1,7 @@
 import COpenBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A contiguous, row-major Float32 matrix with reference semantics: the tensor of the CPU engine.
 ///
@@ -8,6 +11,15 @@ import COpenBLAS
 /// exclusivity bookkeeping per access. Storage is 64-byte aligned (one cache line, a whole
 /// SIMD16 load) and only grows: `resize(rows:)` reallocates when a bigger batch arrives, never
 /// when a smaller one does, so a training loop allocates on its first step only.
+///
+/// A matrix made with `hugePages` (embedding tables and their optimizer state) and holding 2 MiB
+/// or more is aligned to 2 MiB and, on Linux, advised for transparent huge pages. Why: an
+/// embedding lookup reads one random row of a large table, and with 4 KiB pages nearly every such
+/// read also misses the TLB, so page walks add to the latency of the gather and the sparse update
+/// (about a fifth of their time on the DLRM benchmark). Cost: up to 2 MiB of rounding per such
+/// matrix, and a slower first touch where the kernel zeroes whole huge pages (seconds per GB on a
+/// VM) — which is why activations, read sequentially and allocated on the first training step,
+/// do not ask for them.
 ///
 /// A batch of B samples is a B × width matrix, one sample per row. A sample holding n vectors of
 /// width D (embeddings) stores vector j at columns j·D ..< (j+1)·D.
@@ -21,14 +33,20 @@ public final class Matrix {
     private var capacity: Int
 
     private static let alignment = 64
+    /// Size and alignment of a transparent huge page on x86-64 and arm64 Linux.
+    private static let hugePage = 2 << 20
 
-    /// A zero-filled rows × columns matrix.
-    public init(rows: Int, columns: Int) {
+    /// Whether storage of 2 MiB or more goes to transparent huge pages (see the type's notes).
+    private let hugePages: Bool
+
+    /// A zero-filled rows × columns matrix; `hugePages` for randomly accessed tables.
+    public init(rows: Int, columns: Int, hugePages: Bool = false) {
         precondition(rows >= 0 && columns >= 0, "matrix dimensions must not be negative")
         self.rows = rows
         self.columns = columns
+        self.hugePages = hugePages
         capacity = rows * columns
-        pointer = Self.allocateZeroed(capacity)
+        pointer = Self.allocateZeroed(capacity, hugePages: hugePages)
     }
 
     /// A rows × columns matrix holding `values` (row-major, rows · columns of them).
@@ -42,8 +60,14 @@ public final class Matrix {
         UnsafeMutableRawPointer(pointer).deallocate()
     }
 
-    private static func allocateZeroed(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: alignment)
+    private static func allocateZeroed(_ count: Int, hugePages: Bool) -> UnsafeMutablePointer<Float> {
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let huge = hugePages && bytes >= hugePage
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: huge ? hugePage : alignment)
+        #if os(Linux)
+        // Advice only: where the kernel has no huge pages to give, the storage stays in small pages.
+        if huge { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
+        #endif
         let typed = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         typed.initialize(repeating: 0, count: max(count, 1))
         return typed
@@ -60,7 +84,7 @@ public final class Matrix {
         if newRows * columns > capacity {
             UnsafeMutableRawPointer(pointer).deallocate()
             capacity = newRows * columns
-            pointer = Self.allocateZeroed(capacity)
+            pointer = Self.allocateZeroed(capacity, hugePages: hugePages)
         }
         rows = newRows
     }
@@ -168,20 +192,66 @@ enum Kernels {
     /// y[i] += α·x[i].
     @inline(__always)
     static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-        for index in 0 ..< count { y[index] += alpha * x[index] }
+        map(x, y, count: count) { x, y in y + alpha * x } scalar: { x, y in y + alpha * x }
     }
 
     /// y[i] += x[i].
     @inline(__always)
     static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        for index in 0 ..< count { y[index] += x[index] }
+        map(x, y, count: count) { x, y in y + x } scalar: { x, y in y + x }
     }
 
-    /// Column sums of a rows × columns matrix into `sums` (overwritten): the bias gradient.
-    /// Row by row, so every row is one vectorised pass and the order is fixed.
-    static func columnSums(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>) {
+    /// y[i] = x[i], for short rows (an embedding row): inline SIMD moves where `update(from:)`
+    /// calls memmove, and without reading y (which `map` would).
+    @inline(__always)
+    static func copy(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, count: Int) {
+        let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
+        var index = 0
+        while index + 8 <= count {
+            let offset = index * MemoryLayout<Float>.stride
+            ry.storeBytes(of: rx.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self), toByteOffset: offset, as: SIMD8<Float>.self)
+            index += 8
+        }
+        while index < count {
+            y[index] = x[index]
+            index += 1
+        }
+    }
+
+    /// y[i] = f(x[i], y[i]), eight lanes at a time, then the rest one by one (the same arithmetic
+    /// per element either way). Why explicit SIMD for such maps: the optimizer's own
+    /// vectorisation of `y[i] += x[i]` adds run-time overlap and length checks that, for the
+    /// short rows of embedding lookups and updates (D = 16), make the loop body several times
+    /// longer; these are the loops that wait on random table rows, and a short body keeps more of
+    /// those reads in flight.
+    @inline(__always)
+    private static func map(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
+        _ lanes: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>, scalar: (Float, Float) -> Float
+    ) {
+        let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
+        var index = 0
+        while index + 8 <= count {
+            let offset = index * MemoryLayout<Float>.stride
+            let result = lanes(rx.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self),
+                               ry.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self))
+            ry.storeBytes(of: result, toByteOffset: offset, as: SIMD8<Float>.self)
+            index += 8
+        }
+        while index < count {
+            y[index] = scalar(x[index], y[index])
+            index += 1
+        }
+    }
+
+    /// Column sums of a rows × columns matrix with row stride `stride` (default `columns`) into
+    /// `sums` (overwritten): the bias gradient. Row by row, so every row is one vectorised pass
+    /// and the order is fixed; a block of columns (a stride wider than `columns`) sums exactly as
+    /// it does inside the whole matrix, which is what lets callers split the columns over threads.
+    static func columnSums(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int? = nil, into sums: UnsafeMutablePointer<Float>) {
         sums.update(repeating: 0, count: columns)
-        for row in 0 ..< rows { add(matrix + row * columns, into: sums, count: columns) }
+        let stride = stride ?? columns
+        for row in 0 ..< rows { add(matrix + row * stride, into: sums, count: columns) }
     }
 
     /// Copies a block of `width` columns of each row between matrices of different row strides.

@@ -7,8 +7,9 @@ import Dispatch
 /// global there anyway; the engine's own loops split their work into exactly `threads`
 /// contiguous chunks with `DispatchQueue.concurrentPerform`. Every split loop writes disjoint
 /// outputs and sums in a fixed order inside its chunk, so results never depend on scheduling,
-/// and loops that reduce across samples (bias and weight gradients) are not split at all —
-/// a run is bit-identical for a given thread count and the 1-thread run is fully reproducible.
+/// and loops that reduce across samples (bias gradients) split over the reduced values' columns,
+/// never over samples — a run is bit-identical for a given thread count and the 1-thread run is
+/// fully reproducible.
 public struct ComputeThreads: Sendable, Hashable {
     public let count: Int
 

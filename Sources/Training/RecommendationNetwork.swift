@@ -94,7 +94,7 @@ public final class RecommendationNetwork {
         }
         let module = if case .flat = layout { TowerModule.identity } else { model.towerModule }
 
-        bottom = model.bottomMLP.map { MLPNetwork($0, finalReLU: true, seed: SeededGenerator.mix(seed, 1)) }
+        bottom = model.bottomMLP.map { MLPNetwork($0, finalReLU: true, seed: SeededGenerator.mix(seed, 1), propagatesGradient: false, threads: compute) }
         let embeddingSeed = Self.embeddingSeed(seed)
         bags = towerFeatures.map { members in
             EmbeddingBagCollection(
@@ -109,7 +109,7 @@ public final class RecommendationNetwork {
         let summed = towerWidths.reduce(0, +)
         interactionInput = InteractionInput(embeddings: (summed + d - 1) / d, dimension: d, denseWidth: model.denseWidth)
         interaction = try model.interaction.makeLayer(interactionInput, seed: SeededGenerator.mix(seed, 3), threads: compute)
-        top = MLPNetwork(model.topMLP.withInputWidth(interaction.outputWidth), finalReLU: false, seed: SeededGenerator.mix(seed, 4))
+        top = MLPNetwork(model.topMLP.withInputWidth(interaction.outputWidth), finalReLU: false, seed: SeededGenerator.mix(seed, 4), threads: compute)
 
         towerOffsets = towerWidths.indices.map { model.denseWidth + towerWidths[..<$0].reduce(0, +) }
         denseInput = Matrix(rows: 0, columns: model.denseFeatures)

@@ -52,7 +52,7 @@ public final class WukongInteractionLayer: Layer {
         var generator = SeededGenerator(seed: SeededGenerator.mix(seed, 0))
         fmProjection.value.fillGlorot(fanIn: n, fanOut: k, &generator)
         fmNorm = LayerNorm(groupWidth: n * k, groups: 1, threads: threads)
-        fmb = MLPNetwork(shape.fmbMLP(inputs: n, dimension: d), finalReLU: false, seed: SeededGenerator.mix(seed, 1))
+        fmb = MLPNetwork(shape.fmbMLP(inputs: n, dimension: d), finalReLU: false, seed: SeededGenerator.mix(seed, 1), threads: threads)
         lcb = EmbeddingMix(inputs: n, outputs: shape.lcbEmbeddings, dimension: d, seed: SeededGenerator.mix(seed, 2))
         residual = n == outputs ? nil : EmbeddingMix(inputs: n, outputs: outputs, dimension: d, seed: SeededGenerator.mix(seed, 3))
         norm = LayerNorm(groupWidth: d, groups: outputs, threads: threads)
