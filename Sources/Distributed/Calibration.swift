@@ -12,7 +12,8 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
     /// One kind of link between two ranks, per direction.
     public struct Link: Sendable, Hashable, Codable {
         public var bandwidthBytesPerSecond: Double
-        /// One-way: half a ping-pong's round trip of a 4-byte message.
+        /// One all-to-all of 4 bytes per pair, run by every group of such ranks at once (see
+        /// `Calibration.link`): the fixed cost one collective pays on this link.
         public var latencySeconds: Double
 
         public init(bandwidthBytesPerSecond: Double, latencySeconds: Double) {
@@ -40,9 +41,9 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
     public var gatherBytesPerSecond: Double
     /// This host's memory divided among its ranks.
     public var memoryBytesPerRank: Double
-    /// Between ranks 0 and 1 (one host, shared memory); nil with one rank per host.
+    /// Inside a host (shared memory); nil with one rank per host.
     public var intraHost: Link?
-    /// Between ranks 0 and L (two hosts); nil with one host.
+    /// Between hosts; nil with one host.
     public var interHost: Link?
 
     public init(
@@ -208,8 +209,14 @@ public enum Calibration {
         let stream = streamRate(kernels, seed: seed)
         var rates = [mlpRate(kernels, streamBytesPerSecond: stream, seed: seed), stream, embeddingRate(kernels, seed: seed)]
         try world.allReduce(&rates, .sum)
-        let intra = ranksPerHost >= 2 ? try link(world, between: 0, and: 1) : nil
-        let inter = world.size > ranksPerHost ? try link(world, between: 0, and: ranksPerHost) : nil
+        let compute = computeBurst(kernels, seed: seed)
+        let hosts = world.size / ranksPerHost
+        // Inside a host each rank's link to the shared-memory switch carries its bytes to the L − 1
+        // others; across hosts each host's uplink carries its L ranks' bytes to H − 1 peers each.
+        let intra = ranksPerHost >= 2
+            ? try link(world, groupOf: { $0 / ranksPerHost }, busiestLinkPairs: Double(ranksPerHost - 1), between: compute) : nil
+        let inter = hosts >= 2
+            ? try link(world, groupOf: { $0 % ranksPerHost }, busiestLinkPairs: Double(ranksPerHost * (hosts - 1)), between: compute) : nil
         guard world.rank == 0 else { return nil }
         let mean = rates.map { $0 / Double(world.size) }
         return CalibrationMeasurement(
@@ -308,8 +315,8 @@ public enum Calibration {
 
     /// Bytes per second of the tables' lookup and backward with the sparse optimizer, counted as
     /// the simulator counts them (`ShardingPlan.lookupWorkPerRank` and `updateWorkPerRank`): per
-    /// table, 2 × ids × row bytes (the forward's rows, the backward's gradient rows), plus
-    /// min(rows, ids) × the optimizer's update bytes per row.
+    /// table, 4 × ids × row bytes (the forward's rows; the backward's gradient rows read and summed
+    /// per table row), plus min(rows, ids) × the optimizer's update bytes per row.
     static func embeddingRate(_ kernels: CalibrationKernels, seed: UInt64) -> Double {
         let tables = EmbeddingBagCollection(
             features: kernels.tableRows.enumerated().map { (index: $0, rows: $1) }, dimension: kernels.dimension, optimizer: kernels.sparseOptimizer,
@@ -319,7 +326,7 @@ public enum Calibration {
         let gradient = Matrix(rows: samples, columns: width, values: (0 ..< samples * width).map { _ in (generator.nextFloat() - 0.5) * 1e-3 })
         let storage = NumericFormat.fp32
         let bytes = zip(kernels.tableRows, kernels.ids).reduce(0.0) { sum, table in
-            sum + 2 * Double(table.1.ids.count) * storage.embeddingRowBytes(dimension: kernels.dimension)
+            sum + 4 * Double(table.1.ids.count) * storage.embeddingRowBytes(dimension: kernels.dimension)
                 + Double(min(table.0, table.1.ids.count)) * kernels.sparseOptimizer.updateBytesPerRow(dimension: kernels.dimension, storage: storage)
         }
         var step = 0
@@ -333,46 +340,64 @@ public enum Calibration {
         }
     }
 
-    /// Bandwidth and latency between ranks `a` and `b`: ping-pongs (an all-to-all of the pair in
-    /// which one side sends, alternately) of 1 and of 2M floats. Latency: half a round trip of 4
-    /// bytes; bandwidth: 8 MB over the one-way time of the large message less that latency.
-    /// Collective over `world` (the other ranks wait at a barrier). Returns the link on rank 0.
-    static func link(_ world: Communicator, between a: Int, and b: Int) throws(MPIError) -> CalibrationMeasurement.Link? {
-        let inPair = world.rank == a || world.rank == b
-        let pair = try world.split(color: inPair ? 0 : 1, key: world.rank)
-        var result: CalibrationMeasurement.Link?
-        if inPair {
-            let small = try oneWaySeconds(pair, floats: 1, roundTrips: 200)
-            let large = try oneWaySeconds(pair, floats: 2_000_000, roundTrips: 4)
-            let bytes = 2_000_000.0 * Double(MemoryLayout<Float>.size)
-            result = CalibrationMeasurement.Link(bandwidthBytesPerSecond: bytes / max(large - small, 1e-9), latencySeconds: small)
-        }
-        try world.barrier()
-        return world.rank == 0 ? result : nil
+    /// One forward pass of the kernels' first MLP: the compute a latency measurement puts between
+    /// two collectives, as training does.
+    static func computeBurst(_ kernels: CalibrationKernels, seed: UInt64) -> () -> Void {
+        guard let shape = kernels.mlps.first else { return {} }
+        let network = MLPNetwork(shape, finalReLU: false, seed: seed)
+        var generator = SeededGenerator(seed: seed)
+        let input = Matrix(rows: kernels.batch, columns: shape.inputWidth, values: (0 ..< kernels.batch * shape.inputWidth).map { _ in generator.nextFloat() })
+        return { _ = network.forward(input) }
     }
 
-    /// Mean one-way seconds of a `floats`-value message between the two ranks of `pair`.
-    static func oneWaySeconds(_ pair: Communicator, floats: Int, roundTrips: Int) throws(MPIError) -> Double {
-        let message = [Float](repeating: 1, count: floats)
-        var received = [Float](repeating: 0, count: floats)
-        let me = pair.rank, other = 1 - pair.rank
-        func send(from sender: Int) throws(MPIError) {
-            var counts = [0, 0], receiveCounts = [0, 0]
-            if me == sender { counts[other] = floats } else { receiveCounts[other] = floats }
-            try message.withUnsafeBufferPointer { (send) throws(MPIError) in
+    /// Bandwidth and latency of one kind of link, as collectives get them while every rank trains.
+    /// Every rank at once, in the groups `groupOf` forms (the hosts for the intra-host link, the
+    /// peers across hosts for the inter-host one), alternates `compute` and an all-to-all, first
+    /// of one float per pair, then of 64k floats (256 KB) per pair. Latency: the mean time of the
+    /// small one. Bandwidth: the bytes the busiest link carries in the large one (`busiestLinkPairs`
+    /// × 256 KB) over its mean time less the latency — the simulator's all-to-all cost (latency +
+    /// busiest link's bytes / bandwidth) inverted. Measured this way, and not by a ping-pong
+    /// between two ranks while the others wait, the figures include what concurrency costs: the
+    /// senders sharing the link and, on an oversubscribed machine, the waits for the other ranks
+    /// to be scheduled and for the transfer to progress. Collective over `world`; the link on rank 0.
+    static func link(
+        _ world: Communicator, groupOf: (Int) -> Int, busiestLinkPairs: Double, between compute: () -> Void
+    ) throws(MPIError) -> CalibrationMeasurement.Link? {
+        let group = try world.split(color: groupOf(world.rank), key: world.rank)
+        let largeFloats = 65_536
+        let small = try meanAllToAllSeconds(group, world: world, floatsPerPair: 1, calls: 100, between: compute)
+        let large = try meanAllToAllSeconds(group, world: world, floatsPerPair: largeFloats, calls: 20, between: compute)
+        let bytes = busiestLinkPairs * Double(largeFloats * MemoryLayout<Float>.size)
+        return world.rank == 0 ? CalibrationMeasurement.Link(bandwidthBytesPerSecond: bytes / max(large - small, 1e-9), latencySeconds: small) : nil
+    }
+
+    /// Mean seconds of one all-to-all of `floatsPerPair` floats per pair in `group`, over `calls`
+    /// calls each preceded by `compute` (untimed), averaged over all ranks of `world`.
+    static func meanAllToAllSeconds(
+        _ group: Communicator, world: Communicator, floatsPerPair: Int, calls: Int, between compute: () -> Void
+    ) throws(MPIError) -> Double {
+        let send = [Float](repeating: 1, count: group.size * floatsPerPair)
+        var received = [Float](repeating: 0, count: group.size * floatsPerPair)
+        let counts = [Int](repeating: floatsPerPair, count: group.size)
+        func exchange() throws(MPIError) {
+            try send.withUnsafeBufferPointer { (send) throws(MPIError) in
                 try received.withUnsafeMutableBufferPointer { (receive) throws(MPIError) in
-                    try pair.allToAllVariable(send: send, sendCounts: counts, receive: receive, receiveCounts: receiveCounts)
+                    try group.allToAllVariable(send: send, sendCounts: counts, receive: receive, receiveCounts: counts)
                 }
             }
         }
-        try send(from: 0)
-        try send(from: 1)
-        try pair.barrier()
-        let clock = ContinuousClock(), start = clock.now
-        for _ in 0 ..< roundTrips {
-            try send(from: 0)
-            try send(from: 1)
+        try exchange()
+        try world.barrier()
+        let clock = ContinuousClock()
+        var seconds = 0.0
+        for _ in 0 ..< calls {
+            compute()
+            let start = clock.now
+            try exchange()
+            seconds += PhaseClock.seconds(clock.now - start)
         }
-        return PhaseClock.seconds(clock.now - start) / Double(2 * roundTrips)
+        var mean = [seconds / Double(calls)]
+        try world.allReduce(&mean, .sum)
+        return mean[0] / Double(world.size)
     }
 }

@@ -5,8 +5,13 @@ import Foundation
 ///
 /// Flags, and why: `--allow-run-as-root` when running as root (containers; Open MPI refuses root
 /// otherwise), `--oversubscribe` (more ranks than cores is the point of a small-machine check),
-/// `--bind-to none` (binding oversubscribed ranks to cores serialises them), and `--mca btl
-/// self,vader` (loopback and shared memory: no TCP transport probing interfaces on one host).
+/// `--bind-to none` (binding oversubscribed ranks to cores serialises them), `--mca btl
+/// self,vader` (loopback and shared memory: no TCP transport probing interfaces on one host), and
+/// with more ranks than this machine has cores `--mca mpi_yield_when_idle 1`: a rank waiting in a
+/// collective then yields its core instead of spinning on it, so the rank it waits for gets to
+/// run. Open MPI turns this on by itself only when it sees more ranks than slots, which emulated
+/// hosts (each with the whole machine's cores) hide; without it every collective of 4 ranks on 2
+/// cores waited out scheduler time slices (a 4-rank SPTT step: 97 ms spinning, 19 ms yielding).
 /// With `emulatedHosts` the ranks run on those instead, over TCP between hosts. Open MPI already
 /// ends every rank when one dies and returns its status; the deadline bounds a job that hangs anyway.
 public struct MPILauncher: Sendable {
@@ -31,7 +36,8 @@ public struct MPILauncher: Sendable {
     /// The arguments after `mpirun` that start `program arguments…` on every rank.
     public func arguments(program: String, arguments: [String]) -> [String] {
         let placement = emulatedHosts?.mpirunArguments ?? ["--mca", "btl", transports.joined(separator: ",")]
-        return (geteuid() == 0 ? ["--allow-run-as-root"] : []) + ["--oversubscribe", "--bind-to", "none"] + placement
+        let yielding = ranks > ProcessInfo.processInfo.activeProcessorCount ? ["--mca", "mpi_yield_when_idle", "1"] : []
+        return (geteuid() == 0 ? ["--allow-run-as-root"] : []) + ["--oversubscribe", "--bind-to", "none"] + yielding + placement
             + ["-np", String(ranks), program] + arguments
     }
 

@@ -9,7 +9,7 @@ struct Calibrate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure this machine's ranks (compute, memory, MPI links) and write a topology file of it for `train --predict`.",
         discussion: """
-            Starts mpirun with N ranks of this very binary (`towerplan calibrate --rank-program`), which measure at once, each rank running the training's own kernels: MLP FLOP/s (forward and backward through its MLP layers), streaming bandwidth (its dense optimizer step) and embedding bandwidth (a table's lookup and sparse-optimizer backward), each counted as the simulator counts that work; and MPI ping-pong bandwidth and latency between ranks 0 and 1 (one host, shared memory) and 0 and L (two hosts). With --workload the kernels take that workload's shapes (its MLPs at --batch, its embedding dimension, median table size and mean pooling, its optimizers), so the rates are the ones its training reaches; without, generic DLRM-like shapes. --emulate-hosts puts each host of L ranks in its own network namespace behind a link of --uplink-bits-per-second (needs root), as `train --emulate-hosts` does.
+            Starts mpirun with N ranks of this very binary (`towerplan calibrate --rank-program`), which measure at once, each rank running the training's own kernels: MLP FLOP/s (forward and backward through its MLP layers), streaming bandwidth (its dense optimizer step) and embedding bandwidth (a table's lookup and sparse-optimizer backward), each counted as the simulator counts that work; MPI ping-pong bandwidth between ranks 0 and 1 (one host, shared memory) and 0 and L (two hosts); and the latency of a one-float all-to-all run by every host's ranks at once (inside hosts) and by every group of peers at once (across hosts) — what a collective costs beyond its bytes with every rank busy, scheduling waits included when ranks outnumber cores. With --workload the kernels take that workload's shapes (its MLPs at --batch, its tables on a batch of its data, its optimizers), so the rates are the ones its training reaches; without, generic DLRM-like shapes. --emulate-hosts puts each host of L ranks in its own network namespace behind a link of --uplink-bits-per-second (needs root), as `train --emulate-hosts` does.
 
             The file has N / L hosts of L CPU accelerators whose fp32 peak, memory bandwidth and gather bandwidth are the measured rates, so `train --predict` simulates them with efficiencies 1.
 
@@ -75,7 +75,7 @@ struct Calibrate: ParsableCommand {
             let job = LocalMPIJob(
                 program: LocalMPIJob.currentExecutable, ranks: ranks, ranksPerHost: ranksPerHost ?? ranks,
                 emulatedUplink: emulateHosts ? EmulatedHosts.Uplink(bitsPerSecond: uplinkBitsPerSecond) : nil, timeout: .seconds(600))
-            let arguments = ["calibrate", "--rank-program", "--ranks-per-host", String(ranksPerHost ?? ranks)]
+            let arguments = ["calibrate", "--rank-program", "--ranks", String(ranks), "--ranks-per-host", String(ranksPerHost ?? ranks)]
                 + (workload.map { ["--workload", $0] } ?? []) + (batch.map { ["--batch", String($0)] } ?? [])
             measured = try orExit { try JSONDecoder().decode(CalibrationMeasurement.self, from: try job.run(arguments: arguments)) }
         }
