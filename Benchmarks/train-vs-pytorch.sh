@@ -6,6 +6,7 @@
 #   Benchmarks/train-vs-pytorch.sh [--rounds 3] [--steps 100] [--warmup 20] [--batch 2048]
 #                                  [--threads 2] [--seed 0] [--no-swift-build] [--swift-bin PATH]
 #                                  [--pytorch-only] [--wait-idle SECONDS]
+#                                  [--openblas-coretype auto|inherit|NAME]
 #
 # - PyTorch side: Benchmarks/pytorch/dlrm_bench.py in the venv Benchmarks/.venv, which
 #   Benchmarks/pytorch/setup-venv.sh creates on first use (CPU-only torch wheel when one can be
@@ -17,6 +18,11 @@
 #   processes kept busy during it: the figures mean little when those are not ~0 (PyTorch's
 #   OpenMP threads in particular slow down several-fold when a core is shared). --wait-idle S
 #   waits up to S seconds before each run for the other load to drop under 0.25 CPU.
+# - OpenBLAS kernels of the Swift side (--openblas-coretype): `auto` (default) runs it without
+#   OPENBLAS_CORETYPE, so OpenBLAS picks kernels for this CPU as it does by default — as MKL does
+#   for PyTorch; `inherit` keeps whatever the environment sets (some sandboxes pin Haswell, the
+#   AVX2 kernels, on AVX-512 CPUs: 1.3-1.5x slower GEMMs); a NAME sets it. The kernels used are
+#   printed (the trainer reports them as blas_kernels).
 # - Peak memory of both sides is measured the same way, by /usr/bin/time -v (max RSS of the
 #   process); PyTorch's own getrusage figure is shown beside it.
 # - If the Swift side cannot be built or run, or prints no samples_per_second, the script says
@@ -40,7 +46,7 @@ ROOT="$(cd "$HERE/.." && pwd)"
 cd "$ROOT" || exit 1
 
 ROUNDS=3 STEPS=100 WARMUP=20 BATCH=2048 THREADS=2 SEED=0
-SWIFT_BUILD=1 SWIFT_BIN="" PYTORCH_ONLY=0 WAIT_IDLE=0
+SWIFT_BUILD=1 SWIFT_BIN="" PYTORCH_ONLY=0 WAIT_IDLE=0 CORETYPE=auto
 SWIFT_TIMEOUT="${SWIFT_TIMEOUT:-1800}"
 usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -55,6 +61,7 @@ while [ $# -gt 0 ]; do
         --swift-bin) SWIFT_BIN="$2"; SWIFT_BUILD=0; shift 2 ;;
         --pytorch-only) PYTORCH_ONLY=1; shift ;;
         --wait-idle) WAIT_IDLE="$2"; shift 2 ;;
+        --openblas-coretype) CORETYPE="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -215,7 +222,13 @@ run_swift() { # round
     busy="$(settle)"
     say "round $r: swift (other load before: $busy CPUs busy)"
     grep '^cpu ' /proc/stat >"$WORK/swift-$r.stat"
-    timeout "$SWIFT_TIMEOUT" /usr/bin/time -v -o "$WORK/swift-$r.time" \
+    local blas=()
+    case "$CORETYPE" in
+        auto) blas=(env -u OPENBLAS_CORETYPE) ;;
+        inherit) ;;
+        *) blas=(env "OPENBLAS_CORETYPE=$CORETYPE") ;;
+    esac
+    timeout "$SWIFT_TIMEOUT" "${blas[@]}" /usr/bin/time -v -o "$WORK/swift-$r.time" \
         "$SWIFT_BIN" "${SWIFT_ARGS[@]}" >"$WORK/swift-$r.out" 2>"$WORK/swift-$r.err"
     local rc=$?
     grep '^cpu ' /proc/stat >>"$WORK/swift-$r.stat"
@@ -245,9 +258,10 @@ def cell(side, rnd, key, fmt):
         return "-"
     return fmt.format(r[key])
 torch_report = next((r["report"] for r in recs if r["side"] == "pytorch" and r.get("ok")), {})
+swift_kernels = next((r["report"].get("blas_kernels", "?") for r in recs if r["side"] == "swift" and r.get("ok")), "?")
 print()
 print(f"DLRM training, batch {batch}, {threads} threads, {steps} timed steps per run"
-      f" (torch {torch_report.get('torch_version', '?')}, BLAS {torch_report.get('blas_info', '?')})")
+      f" (torch {torch_report.get('torch_version', '?')}, BLAS {torch_report.get('blas_info', '?')}; swift: OpenBLAS {swift_kernels} kernels)")
 hdr = f"{'round':>6} | {'pytorch samples/s':>17} | {'swift samples/s':>15} | {'pytorch RSS MiB':>15} | {'swift RSS MiB':>13} | other CPUs busy: before/during torch, swift"
 print(hdr)
 print("-" * len(hdr))

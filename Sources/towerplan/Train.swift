@@ -217,7 +217,7 @@ struct Train: ParsableCommand {
         let evaluation = report.evaluation
         var rows: [[String]] = [
             ["steps", "\(report.steps) (\(report.samples) samples, batch \(report.batch), \(report.epochs) full passes)"],
-            ["throughput", String(format: "%.0f samples/s on %d threads", report.samplesPerSecond, report.threads)],
+            ["throughput", String(format: "%.0f samples/s on %d threads", report.samplesPerSecond, report.threads) + " (OpenBLAS \(OpenBLASCore.name) kernels)"],
             ["training loss", String(format: "%.5f (mean over all steps)", report.trainingLoss)],
             ["held-out AUC", evaluation.auc.map { String(format: "%.5f", $0) } ?? "undefined (one class only)"],
             ["held-out log-loss", String(format: "%.5f on %d samples", evaluation.logLoss, evaluation.samples)],
@@ -241,9 +241,12 @@ struct TrainSummary: Encodable {
     let steps: Int
     let towers: String?
     let embeddings: String?
+    /// The OpenBLAS kernels the GEMMs ran on (`OpenBLASCore`), e.g. "Haswell" or "SkylakeX".
+    let blasKernels: String
     let report: TrainingReport
 
     init(report: TrainingReport, towers: String?, embeddings: String?) {
+        blasKernels = OpenBLASCore.name
         samplesPerSecond = report.samplesPerSecond
         auc = report.evaluation.auc
         logloss = report.evaluation.logLoss

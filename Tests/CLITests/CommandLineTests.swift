@@ -24,11 +24,17 @@ import Workload
         var description: String { "towerplan is not built next to \(searchedFrom); run `swift build --build-tests` first" }
     }
 
-    /// Runs towerplan with `arguments` from the repository root; returns the exit status and stdout/stderr.
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+    /// Runs towerplan with `arguments` from the repository root, this process's environment with
+    /// `environment`'s changes (nil removes a variable); returns the exit status and stdout/stderr.
+    static func run(_ arguments: [String], environment: [String: String?] = [:]) throws -> (status: Int32, output: String, errors: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try binary())
         process.arguments = arguments
+        if !environment.isEmpty {
+            var changed = ProcessInfo.processInfo.environment
+            for (name, value) in environment { changed[name] = value }
+            process.environment = changed
+        }
         process.currentDirectoryURL = root
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
@@ -108,6 +114,20 @@ import Workload
         #expect(a["steps"] as? Int == 12 && b["steps"] as? Int == 12)
         #expect(a["auc"] as? Double == b["auc"] as? Double && a["logloss"] as? Double == b["logloss"] as? Double)
         #expect(a["samples_per_second"] is Double)
+    }
+
+    /// `train` reports the OpenBLAS kernels it ran on: those OPENBLAS_CORETYPE names when set,
+    /// OpenBLAS's own pick for the CPU otherwise.
+    @Test func trainReportsTheOpenBLASKernelsItRanOn() throws {
+        let arguments = ["train", "--workload", "workloads/synthetic-planted.xml", "--steps", "1", "--batch", "16", "--json", "--eval-samples", "64"]
+        func kernels(_ coreType: String?) throws -> String? {
+            let result = try Self.run(arguments, environment: ["OPENBLAS_CORETYPE": coreType])
+            #expect(result.status == 0, "\(result.errors)")
+            let json = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+            return json?["blas_kernels"] as? String
+        }
+        #expect(try kernels("Haswell") == "Haswell")
+        #expect(try kernels(nil).map { !$0.isEmpty && $0 != "unknown" } == true)
     }
 
     @Test func planForATransformerRanksTheFactorizationsThatFit() throws {
