@@ -47,6 +47,8 @@ import Testing
         (["--ranks", "4", "--steps", "2", "--predict"], "--predict needs --topology"),
         (["--ranks", "4", "--steps", "2", "--baseline"], "not available with --ranks: --baseline"),
         (["--ranks-per-host", "2", "--steps", "2"], "add --ranks N"),
+        // The planted groups are 5 towers; 2 hosts hold 2.
+        (["--ranks", "4", "--ranks-per-host", "2", "--layout", "dmt", "--partition", "planted", "--steps", "2"], "need 2 towers, the partition has 5"),
     ])
     func distributedOptionsAreCheckedBeforeLaunch(_ arguments: [String], _ message: String) throws {
         let result = try CommandLineTests.run(["train", "--workload", "workloads/synthetic-planted.xml"] + arguments)

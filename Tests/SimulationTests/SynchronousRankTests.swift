@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import Topology
+import Workload
+
+@testable import Simulation
+
+/// What the simulator needs to predict towerplan's own CPU ranks (`train --predict`): table-wise
+/// sharding inside tower domains and given table placements, one stream per rank, additive CPU
+/// compute, measured gather bandwidth, the dense optimizer step and the sparse backward's traffic.
+@Suite struct SynchronousRankTests {
+    /// 2 hosts × 2 GPUs, 6 tables.
+    static func cluster() throws -> Cluster { try StepFixtures.cluster(hosts: 2, gpusPerHost: 2) }
+    static func workload() throws -> Workload { try StepFixtures.workload(StepFixtures.uniform(6, rows: 1_000)) }
+
+    @Test func tableWiseInsideTheDomainPutsEachTableWholeOnOneGPUOfItsTower() throws {
+        let plan = try SPTTLayout(intraDomain: .tableWise).plan(workload: Self.workload(), cluster: Self.cluster())
+        let towerOf = try #require(plan.sharding.shards.count == 6 ? plan.sharding.shards : nil)
+        for shard in towerOf {
+            #expect(shard.ranks.count == 1 && shard.columns == 16)
+        }
+        // The balanced split puts tables 0–2 and 3–5 (equal costs) on the two hosts' GPUs {0,1} and {2,3}.
+        let hostOfTable = towerOf.map { Int($0.ranks.lowerBound) / 2 }
+        #expect(Set(hostOfTable.prefix(3)).count == 1 && Set(hostOfTable.suffix(3)).count == 1 && hostOfTable[0] != hostOfTable[5])
+        let names = Set(plan.tasks.map(\.name))
+        #expect(names.isSuperset(of: ["output dist: pooled embeddings all-to-all in host", "embedding gradients all-to-all in host"]))
+    }
+
+    @Test func givenTablePlacementsAreUsedAndChecked() throws {
+        let workload = try Self.workload(), cluster = try Self.cluster()
+        let assignment = try TowerAssignment(towerOfFeature: [0, 0, 0, 1, 1, 1], towerCount: 2)
+        let owners = [1, 1, 0, 3, 2, 2]
+        let sptt = try SPTTLayout(intraDomain: .tableWise, assignment: assignment, tableOwners: owners).plan(workload: workload, cluster: cluster)
+        #expect(sptt.sharding.shards.map { Int($0.ranks.lowerBound) } == owners)
+        let flat = try FlatLayout(sharding: .tableWise, tableOwners: [3, 2, 1, 0, 0, 0]).plan(workload: workload, cluster: cluster)
+        #expect(flat.sharding.shards.map { Int($0.ranks.lowerBound) } == [3, 2, 1, 0, 0, 0])
+
+        #expect(throws: SimulationError.self) {  // table 0 of tower 0 placed on host 1's GPU 2
+            try SPTTLayout(intraDomain: .tableWise, assignment: assignment, tableOwners: [2, 1, 0, 3, 2, 2]).plan(workload: workload, cluster: cluster)
+        }
+        #expect(throws: SimulationError.self) { try FlatLayout(sharding: .tableWise, tableOwners: [4, 0, 0, 0, 0, 0]).plan(workload: workload, cluster: cluster) }
+        #expect(throws: SimulationError.self) { try FlatLayout(sharding: .rowWise, tableOwners: owners).plan(workload: workload, cluster: cluster) }
+        #expect(throws: SimulationError.self) { try SPTTLayout(intraDomain: .rowWise, tableOwners: owners).plan(workload: workload, cluster: cluster) }
+    }
+
+    @Test func aSerializedRankRunsOneTaskAtATime() throws {
+        let cluster = try Self.cluster()
+        let plan = try SPTTLayout(intraDomain: .tableWise).plan(workload: Self.workload(), cluster: cluster)
+        let communication = try AggregatedCommunicationModel(cluster: cluster)
+        let overlapping = try StepModel(communication: communication, overlapInputDistribution: false).simulate(plan)
+        let serialized = try StepModel(communication: communication, overlapInputDistribution: false, serialized: true).simulate(plan)
+        #expect(serialized.stepSeconds > overlapping.stepSeconds)
+        for rank in 0 ..< 4 {
+            let busy = serialized.tasks.filter { $0.active[rank] && $0.finish[rank] > $0.start[rank] }
+                .map { ($0.start[rank], $0.finish[rank]) }.sorted { $0.0 < $1.0 }
+            for (a, b) in zip(busy, busy.dropFirst()) { #expect(b.0 >= a.1 - 1e-15, "rank \(rank): \(a) overlaps \(b)") }
+        }
+    }
+
+    @Test func cpuComputeAddsArithmeticAndMemoryAndUsesAMeasuredGatherBandwidth() throws {
+        let text = """
+            <cluster name="cpu">
+              <accelerator-model id="c" memory="8GB" memory-bandwidth="10GB/s" gather-bandwidth="2GB/s"><peak precision="fp32" flops="100GFLOP/s"/></accelerator-model>
+              <template id="node"><accelerator id="rank" model="c" count="1"/></template>
+              <fabric><host template="node" count="1"/></fabric>
+            </cluster>
+            """
+        let cluster = try ClusterLoader.load(data: Data(text.utf8), name: "cpu.xml")
+        let model = try #require(cluster.model(of: cluster.accelerators[0]))
+        #expect(model.gatherBandwidth == 2e9)
+        let work = ComputeWork(flops: 1e9, streamedBytes: 1e8, gatheredBytes: 1e8)
+        let cpu = ComputeModel(denseEfficiency: 1, memoryEfficiency: 1, gatherEfficiency: 0.1, overlapsArithmeticWithMemory: false)
+        // 1e9/1e11 + 1e8/1e10 + 1e8/2e9: the gather efficiency does not apply to a measured bandwidth.
+        #expect(abs(try cpu.seconds(work, on: model, precision: .fp32) - (0.01 + 0.01 + 0.05)) < 1e-12)
+        let gpu = ComputeModel(denseEfficiency: 1, memoryEfficiency: 1, gatherEfficiency: 1)
+        #expect(abs(try gpu.seconds(work, on: model, precision: .fp32) - 0.06) < 1e-12)
+    }
+
+    @Test func theStepEndsWithTheDenseOptimizerAndTheBackwardReadsEveryGradientRow() throws {
+        let workload = try Self.workload(), cluster = try Self.cluster()
+        let plan = try FlatLayout(sharding: .tableWise).plan(workload: workload, cluster: cluster)
+        let optimizer = try #require(plan.tasks.last)
+        #expect(optimizer.name == "dense optimizer")
+        let parameters = DenseArchitecture(model: try #require(workload.recommendation), interactionInput: try #require(workload.recommendation).interactionInput, computeFormat: .fp32).parameterCount
+        guard case .compute(let work) = optimizer.work else { Issue.record("the optimizer is not a compute task"); return }
+        #expect(work[0].streamedBytes == parameters * 12)  // SGD: read w and g, write w
+        // Sparse backward: 3 rows per id served (gradient read, row sum read and written), then
+        // every touched row read and written (SGD: 2 · 64 bytes). A table serves 256 samples × 2 ids,
+        // fewer than its 1,000 rows, so every id counts as a touched row.
+        let layout = plan.sharding
+        for (lookup, update) in zip(layout.lookupWorkPerRank, layout.updateWorkPerRank) where lookup.gatheredBytes > 0 {
+            let ids = lookup.gatheredBytes / 64  // fp32 rows of 16
+            #expect(update.gatheredBytes == 3 * lookup.gatheredBytes + ids * 128)
+        }
+    }
+}
