@@ -44,7 +44,7 @@ struct Plan: ParsableCommand {
     var learnSteps = 1_500
 
     @Option(name: .customLong("learn-seconds"), help: "Without --embeddings: time cap of that training (it stops early, and says so, on a slow machine); 0 to skip learning (cost-only strategies).")
-    var learnSeconds = 120.0
+    var learnSeconds = 60.0
 
     @Option(help: ArgumentHelp("Comma-separated partition strategies to search. Default: tp with embeddings, greedy without.", valueName: "list"))
     var strategies: String?
