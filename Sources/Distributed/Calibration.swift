@@ -315,8 +315,8 @@ public enum Calibration {
 
     /// Bytes per second of the tables' lookup and backward with the sparse optimizer, counted as
     /// the simulator counts them (`ShardingPlan.lookupWorkPerRank` and `updateWorkPerRank`): per
-    /// table, 4 × ids × row bytes (the forward's rows; the backward's gradient rows read and summed
-    /// per table row), plus min(rows, ids) × the optimizer's update bytes per row.
+    /// table, 2 × ids × row bytes (the forward's rows, the backward's gradient rows), plus
+    /// min(rows, ids) × the optimizer's update bytes per row.
     static func embeddingRate(_ kernels: CalibrationKernels, seed: UInt64) -> Double {
         let tables = EmbeddingBagCollection(
             features: kernels.tableRows.enumerated().map { (index: $0, rows: $1) }, dimension: kernels.dimension, optimizer: kernels.sparseOptimizer,
@@ -326,7 +326,7 @@ public enum Calibration {
         let gradient = Matrix(rows: samples, columns: width, values: (0 ..< samples * width).map { _ in (generator.nextFloat() - 0.5) * 1e-3 })
         let storage = NumericFormat.fp32
         let bytes = zip(kernels.tableRows, kernels.ids).reduce(0.0) { sum, table in
-            sum + 4 * Double(table.1.ids.count) * storage.embeddingRowBytes(dimension: kernels.dimension)
+            sum + 2 * Double(table.1.ids.count) * storage.embeddingRowBytes(dimension: kernels.dimension)
                 + Double(min(table.0, table.1.ids.count)) * kernels.sparseOptimizer.updateBytesPerRow(dimension: kernels.dimension, storage: storage)
         }
         var step = 0

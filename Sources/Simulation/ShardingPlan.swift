@@ -108,11 +108,11 @@ public struct ShardingPlan: Sendable {
     }
 
     /// Backward lookup fused with the optimizer (FBGEMM's fused TBE backward) on each rank: the
-    /// pooled gradient row of every id served is read and added into its table row's gradient sum
-    /// (FBGEMM sorts the ids and reduces each row's segment; towerplan's trainer sums through a
-    /// row → slot map) — three rows of traffic per id (read the gradient, read and write the sum),
-    /// each as many bytes as the forward's row — then every touched row is read and written with
-    /// its optimizer state (`SparseOptimizer.updateBytesPerRow`).
+    /// pooled gradient row of every id served is read — the mirror of the forward's gather, as many
+    /// rows of as many bytes; FBGEMM then reduces each row's sorted segment on chip — and every
+    /// touched row is read and written with its optimizer state (`SparseOptimizer.updateBytesPerRow`).
+    /// A CPU's per-row sums through memory (towerplan's trainer) cost more per id; calibration's
+    /// measured gather bandwidth takes that in, as it counts bytes this way.
     /// Touched rows of a sharded shard are min(rows, ids served) — ids assumed distinct up to the
     /// table size, an upper bound for skewed data. Replicated tables receive a dense gradient and
     /// update every row, as TorchRec's data-parallel tables do (streamed, not gathered).
@@ -131,7 +131,7 @@ public struct ShardingPlan: Sendable {
             }
             for rank in shard.ranks { work[Int(rank)] = work[Int(rank)] + item }
         }
-        return zip(work, lookup).map { ComputeWork(streamedBytes: $0.streamedBytes, gatheredBytes: $0.gatheredBytes + 3 * $1.gatheredBytes) }
+        return zip(work, lookup).map { $0 + $1 }
     }
 
     /// The placement cost TorchRec's greedy proposer balances, for one whole shard on one GPU:

@@ -84,13 +84,13 @@ import Workload
         let parameters = DenseArchitecture(model: try #require(workload.recommendation), interactionInput: try #require(workload.recommendation).interactionInput, computeFormat: .fp32).parameterCount
         guard case .compute(let work) = optimizer.work else { Issue.record("the optimizer is not a compute task"); return }
         #expect(work[0].streamedBytes == parameters * 12)  // SGD: read w and g, write w
-        // Sparse backward: 3 rows per id served (gradient read, row sum read and written), then
-        // every touched row read and written (SGD: 2 · 64 bytes). A table serves 256 samples × 2 ids,
-        // fewer than its 1,000 rows, so every id counts as a touched row.
+        // Sparse backward: the gradient row of every id served read, then every touched row read
+        // and written (SGD: 2 · 64 bytes). A table serves 256 samples × 2 ids, fewer than its
+        // 1,000 rows, so every id counts as a touched row.
         let layout = plan.sharding
         for (lookup, update) in zip(layout.lookupWorkPerRank, layout.updateWorkPerRank) where lookup.gatheredBytes > 0 {
             let ids = lookup.gatheredBytes / 64  // fp32 rows of 16
-            #expect(update.gatheredBytes == 3 * lookup.gatheredBytes + ids * 128)
+            #expect(update.gatheredBytes == lookup.gatheredBytes + ids * 128)
         }
     }
 }
