@@ -74,7 +74,7 @@ lines = [
     f"({uplink/1e9:g} Gb/s uplinks), step time of the slowest rank, mean over the steps after the first; "
     "predicted by `towerplan train --predict` on the topology `towerplan calibrate --workload … --batch B` wrote for the same ranks.",
     "",
-    "| layout | ranks (hosts × per host) | batch per rank | measured step | predicted step | error | samples/s | load before |",
+    "| layout | ranks (hosts × per host) | batch per rank | measured step | predicted step | error | samples/s | load average before |",
     "|---|---|---|---:|---:|---:|---:|---:|",
 ]
 errors = []
