@@ -121,7 +121,10 @@ public struct CalibrationKernels: Sendable, CustomStringConvertible {
     /// Rows of each embedding table.
     public var tableRows: [Int]
     public var dimension: Int
-    /// Each table's ids for `batch` samples.
+    /// Samples each table serves per step: the global batch, since a table-wise table (flat, or
+    /// inside an SPTT tower's domain) sees every sample's ids.
+    public var tableSamples: Int
+    /// Each table's ids for `tableSamples` samples.
     public var ids: [SparseColumn]
     public var sparseOptimizer: SparseOptimizer
     public var denseOptimizer: DenseOptimizer
@@ -132,49 +135,51 @@ public struct CalibrationKernels: Sendable, CustomStringConvertible {
     /// sample drawn uniformly, row-wise Adagrad; Adam over 1M parameters.
     public static var generic: CalibrationKernels {
         CalibrationKernels(
-            mlps: [MLP(inputWidth: 512, layerWidths: [512])], batch: 1024, tableRows: [100_000], dimension: 64,
+            mlps: [MLP(inputWidth: 512, layerWidths: [512])], batch: 1024, tableRows: [100_000], dimension: 64, tableSamples: 1024,
             ids: [uniformIds(rows: 100_000, samples: 1024, pooling: 8, seed: 1)],
             sparseOptimizer: SparseOptimizer(kind: .rowwiseAdagrad, learningRate: 0.01), denseOptimizer: DenseOptimizer(kind: .adam, learningRate: 0.001),
             denseParameters: 1 << 20)
     }
 
     public init(
-        mlps: [MLP], batch: Int, tableRows: [Int], dimension: Int, ids: [SparseColumn], sparseOptimizer: SparseOptimizer, denseOptimizer: DenseOptimizer,
-        denseParameters: Int
+        mlps: [MLP], batch: Int, tableRows: [Int], dimension: Int, tableSamples: Int, ids: [SparseColumn], sparseOptimizer: SparseOptimizer,
+        denseOptimizer: DenseOptimizer, denseParameters: Int
     ) {
         self.mlps = mlps
         self.batch = batch
         self.tableRows = tableRows
         self.dimension = dimension
+        self.tableSamples = tableSamples
         self.ids = ids
         self.sparseOptimizer = sparseOptimizer
         self.denseOptimizer = denseOptimizer
         self.denseParameters = denseParameters
     }
 
-    /// `workload`'s shapes at `batch` samples per rank: its bottom and top MLPs (flat layout), all
-    /// its tables with the ids of the first `batch` samples of its synthetic data (or, for a
-    /// dataset workload, ids drawn uniformly at each feature's mean pooling, rounded, at least 1),
-    /// its optimizers and dense parameter count.
-    public init(workload: Workload, batch: Int) throws(DistributedError) {
+    /// `workload`'s shapes at `batch` samples per rank on `ranks` ranks: its bottom and top MLPs
+    /// (flat layout) on `batch` samples, all its tables with the ids of the first `batch` × `ranks`
+    /// samples of its synthetic data (or, for a dataset workload, ids drawn uniformly at each
+    /// feature's mean pooling, rounded, at least 1), its optimizers and dense parameter count.
+    public init(workload: Workload, batch: Int, ranks: Int) throws(DistributedError) {
+        let samples = batch * ranks
         guard let model = workload.recommendation else { throw .model(.notRecommendation(workload.name)) }
         let ids: [SparseColumn]
         if case .synthetic = workload.data {
             let first: SampleBatch?
             do throws(SyntheticDataError) {
                 var source = try SyntheticDataset(workload: workload).training()
-                first = try source.next(size: batch)
+                first = try source.next(size: samples)
             } catch { throw .data("\(error)") }
-            guard let first else { throw .data("the synthetic stream of \(workload.name) has fewer than \(batch) samples") }
+            guard let first else { throw .data("the synthetic stream of \(workload.name) has fewer than \(samples) samples") }
             ids = first.sparse
         } else {
             ids = model.features.enumerated().map { index, feature in
-                Self.uniformIds(rows: feature.tableRows, samples: batch, pooling: max(1, Int(feature.pooling.rounded())), seed: UInt64(index))
+                Self.uniformIds(rows: feature.tableRows, samples: samples, pooling: max(1, Int(feature.pooling.rounded())), seed: UInt64(index))
             }
         }
         self.init(
             mlps: [model.bottomMLP, model.topMLP].compactMap { $0 }, batch: batch, tableRows: model.features.map(\.tableRows),
-            dimension: model.embeddingDimension, ids: ids, sparseOptimizer: workload.training.sparseOptimizer,
+            dimension: model.embeddingDimension, tableSamples: samples, ids: ids, sparseOptimizer: workload.training.sparseOptimizer,
             denseOptimizer: workload.training.denseOptimizer, denseParameters: max(1, Int(model.denseParameterCount)))
     }
 
@@ -188,7 +193,7 @@ public struct CalibrationKernels: Sendable, CustomStringConvertible {
     public var description: String {
         let layers = mlps.map { ([$0.inputWidth] + $0.layerWidths).map(String.init).joined(separator: "-") }.joined(separator: " and ")
         let ids = self.ids.reduce(0) { $0 + $1.ids.count }
-        return "MLPs \(layers) at batch \(batch); \(tableRows.count) tables of dimension \(dimension), \(ids) ids, \(sparseOptimizer.kind.rawValue); \(denseOptimizer.kind.rawValue) over \(denseParameters) parameters"
+        return "MLPs \(layers) at batch \(batch); \(tableRows.count) tables of dimension \(dimension) serving \(tableSamples) samples, \(ids) ids, \(sparseOptimizer.kind.rawValue); \(denseOptimizer.kind.rawValue) over \(denseParameters) parameters"
     }
 }
 
@@ -322,7 +327,7 @@ public enum Calibration {
             features: kernels.tableRows.enumerated().map { (index: $0, rows: $1) }, dimension: kernels.dimension, optimizer: kernels.sparseOptimizer,
             seed: seed)
         var generator = SeededGenerator(seed: seed)
-        let samples = kernels.batch, width = kernels.dimension * kernels.tableRows.count
+        let samples = kernels.tableSamples, width = kernels.dimension * kernels.tableRows.count
         let gradient = Matrix(rows: samples, columns: width, values: (0 ..< samples * width).map { _ in (generator.nextFloat() - 0.5) * 1e-3 })
         let storage = NumericFormat.fp32
         let bytes = zip(kernels.tableRows, kernels.ids).reduce(0.0) { sum, table in

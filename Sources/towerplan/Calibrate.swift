@@ -9,7 +9,7 @@ struct Calibrate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure this machine's ranks (compute, memory, MPI links) and write a topology file of it for `train --predict`.",
         discussion: """
-            Starts mpirun with N ranks of this very binary (`towerplan calibrate --rank-program`), which measure at once, each rank running the training's own kernels: MLP FLOP/s (forward and backward through its MLP layers), streaming bandwidth (its dense optimizer step) and embedding bandwidth (a table's lookup and sparse-optimizer backward), each counted as the simulator counts that work; MPI ping-pong bandwidth between ranks 0 and 1 (one host, shared memory) and 0 and L (two hosts); and the latency of a one-float all-to-all run by every host's ranks at once (inside hosts) and by every group of peers at once (across hosts) — what a collective costs beyond its bytes with every rank busy, scheduling waits included when ranks outnumber cores. With --workload the kernels take that workload's shapes (its MLPs at --batch, its tables on a batch of its data, its optimizers), so the rates are the ones its training reaches; without, generic DLRM-like shapes. --emulate-hosts puts each host of L ranks in its own network namespace behind a link of --uplink-bits-per-second (needs root), as `train --emulate-hosts` does.
+            Starts mpirun with N ranks of this very binary (`towerplan calibrate --rank-program`), which measure at once, each rank running the training's own kernels: MLP FLOP/s (forward and backward through its MLP layers), streaming bandwidth (its dense optimizer step) and embedding bandwidth (a table's lookup and sparse-optimizer backward), each counted as the simulator counts that work; and the links as collectives see them while every rank trains: every host's ranks at once (inside hosts) and every group of peers at once (across hosts) alternate compute with all-to-alls of 4 bytes and of 256 KB per pair — latency from the small ones, bandwidth from the large ones less that — scheduling waits included when ranks outnumber cores. With --workload the kernels take that workload's shapes (its MLPs at --batch, its tables on the global batch of its data, --batch × --ranks samples, its optimizers), so the rates are the ones its training reaches; without, generic DLRM-like shapes. --emulate-hosts puts each host of L ranks in its own network namespace behind a link of --uplink-bits-per-second (needs root), as `train --emulate-hosts` does.
 
             The file has N / L hosts of L CPU accelerators whose fp32 peak, memory bandwidth and gather bandwidth are the measured rates, so `train --predict` simulates them with efficiencies 1.
 
@@ -106,7 +106,7 @@ struct Calibrate: ParsableCommand {
     private func kernels() throws -> CalibrationKernels {
         guard let workload else { return .generic }
         let model = try orExit { try WorkloadLoader.load(path: workload) }
-        return try orExit { try CalibrationKernels(workload: model, batch: batch ?? model.training.batchPerGPU) }
+        return try orExit { try CalibrationKernels(workload: model, batch: batch ?? model.training.batchPerGPU, ranks: ranks) }
     }
 
     /// The rank program: measure with the other ranks; rank 0 writes the JSON to --output.
