@@ -29,10 +29,12 @@ public struct ComputeWork: Sendable, Hashable {
 /// Per-device roofline: a task takes as long as its slower resource, arithmetic or memory.
 ///
 ///     seconds = max(flops / (peak(precision) · denseEfficiency),
-///                   streamed / (memoryBandwidth · memoryEfficiency) + gathered / (memoryBandwidth · gatherEfficiency))
+///                   streamed / (memoryBandwidth · memoryEfficiency) + gathered / gatherRate)
+///     gatherRate = the model's measured gatherBandwidth, else memoryBandwidth · gatherEfficiency
 ///
 /// Streamed and gathered bytes add up because they share the same HBM; arithmetic overlaps with
-/// memory traffic, as it does inside a well-pipelined kernel. What is left out: kernel launch
+/// memory traffic, as it does inside a well-pipelined kernel (for CPU ranks, whose layers make
+/// separate passes, `overlapsArithmeticWithMemory` false adds the two instead of taking the max). What is left out: kernel launch
 /// latency (a few µs per kernel, which dominates tiny batches), cache reuse, and SM time taken by
 /// communication kernels running concurrently. The three efficiencies are **assumptions awaiting
 /// calibration** against measured runs; each default below says where it comes from.
