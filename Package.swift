@@ -76,9 +76,11 @@ let package = Package(
         .testTarget(name: "WorkloadTests", dependencies: ["Workload"]),
         .testTarget(name: "PartitioningTests", dependencies: ["Partitioning", "Workload"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Workload"]),
+        // Finds the built executables for the suites that run them.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         // The towerplan binary end to end (it must be built: `swift build --build-tests`).
-        .testTarget(name: "CLITests", dependencies: ["Partitioning", "Training", "Workload"]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Training", "Workload"]),
+        .testTarget(name: "CLITests", dependencies: ["Partitioning", "Training", "Workload", "TestSupport"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Simulation", "Topology", "Training", "Workload", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Simulation", "Partitioning", "Training", "Topology", "Workload"]),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import Partitioning
 import Testing
+import TestSupport
 import Training
 import Workload
 
@@ -10,18 +11,7 @@ import Workload
 
     /// The `towerplan` executable SwiftPM built next to this test binary.
     static func binary() throws -> String {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0 ..< 4 {
-            let candidate = directory.appendingPathComponent("towerplan").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        throw Missing(searchedFrom: CommandLine.arguments[0])
-    }
-
-    struct Missing: Error, CustomStringConvertible {
-        var searchedFrom: String
-        var description: String { "towerplan is not built next to \(searchedFrom); run `swift build --build-tests` first" }
+        try BuiltExecutable.path("towerplan", build: "swift build --build-tests")
     }
 
     /// Runs towerplan with `arguments` from the repository root, this process's environment with

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Training
 import Workload
 @testable import Distributed
@@ -274,17 +275,6 @@ enum MPIJob {
     /// The worker executable SwiftPM built next to this test binary (or in a directory above it,
     /// where the binary sits inside a bundle).
     static func worker() throws -> String {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0 ..< 4 {
-            let candidate = directory.appendingPathComponent("towerplan-mpi-worker").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        throw WorkerMissing(searchedFrom: CommandLine.arguments[0])
-    }
-
-    struct WorkerMissing: Error, CustomStringConvertible {
-        var searchedFrom: String
-        var description: String { "towerplan-mpi-worker is not built next to \(searchedFrom); run `swift build --product towerplan-mpi-worker` first" }
+        try BuiltExecutable.path("towerplan-mpi-worker", build: "swift build --product towerplan-mpi-worker")
     }
 }
