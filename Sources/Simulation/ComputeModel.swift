@@ -3,34 +3,56 @@ import Workload
 
 /// What one GPU does in one compute task, in the units a roofline needs.
 public struct ComputeWork: Sendable, Hashable {
-    /// Floating-point operations (a multiply-add counts 2, as in `MLP`).
+    /// Floating-point operations (a multiply-add counts 2, as in `MLP`) of the MLPs and every
+    /// other dense layer outside the feature interactions.
     public var flops: Double
+    /// FLOPs of the feature-interaction layers: the over-arch's interaction and the tower modules.
+    /// They are many small products (batched n×n Gram matrices, thin projections to d_t) that run
+    /// well below the MLPs' GEMM rate, so a calibrated device may list their own measured rate
+    /// (`AcceleratorModel.interactionFLOPS`); without one they count like `flops`.
+    public var interactionFlops: Double
     /// Bytes moved through device memory in long sequential streams: weights, activations,
     /// whole-table optimizer sweeps.
     public var streamedBytes: Double
-    /// Bytes moved row by row at data-dependent addresses: embedding gathers and gradient scatters.
+    /// Bytes moved row by row at data-dependent addresses by embedding lookups (forward gathers).
     public var gatheredBytes: Double
+    /// Bytes the sparse backward moves row by row: every id's gradient row read, every touched row
+    /// read and written with its optimizer state. Kept apart from gathers because the backward's
+    /// per-id accumulation and read-modify-write of rows run slower per byte than the forward's
+    /// reads (much slower on a CPU); charged at a measured `AcceleratorModel.scatterBandwidth`
+    /// where there is one, else like gathered bytes.
+    public var scatteredBytes: Double
 
-    public init(flops: Double = 0, streamedBytes: Double = 0, gatheredBytes: Double = 0) {
+    public init(flops: Double = 0, interactionFlops: Double = 0, streamedBytes: Double = 0, gatheredBytes: Double = 0, scatteredBytes: Double = 0) {
         self.flops = flops
+        self.interactionFlops = interactionFlops
         self.streamedBytes = streamedBytes
         self.gatheredBytes = gatheredBytes
+        self.scatteredBytes = scatteredBytes
     }
 
     public static let zero = ComputeWork()
 
-    public var isZero: Bool { flops == 0 && streamedBytes == 0 && gatheredBytes == 0 }
+    public var isZero: Bool { flops == 0 && interactionFlops == 0 && streamedBytes == 0 && gatheredBytes == 0 && scatteredBytes == 0 }
+
+    /// All floating-point operations, of either kind.
+    public var totalFlops: Double { flops + interactionFlops }
 
     public static func + (a: ComputeWork, b: ComputeWork) -> ComputeWork {
-        ComputeWork(flops: a.flops + b.flops, streamedBytes: a.streamedBytes + b.streamedBytes, gatheredBytes: a.gatheredBytes + b.gatheredBytes)
+        ComputeWork(
+            flops: a.flops + b.flops, interactionFlops: a.interactionFlops + b.interactionFlops, streamedBytes: a.streamedBytes + b.streamedBytes,
+            gatheredBytes: a.gatheredBytes + b.gatheredBytes, scatteredBytes: a.scatteredBytes + b.scatteredBytes)
     }
 }
 
 /// Per-device roofline: a task takes as long as its slower resource, arithmetic or memory.
 ///
-///     seconds = max(flops / (peak(precision) · denseEfficiency),
-///                   streamed / (memoryBandwidth · memoryEfficiency) + gathered / gatherRate)
+///     seconds = max(flops / (peak(precision) · denseEfficiency) + interaction / interactionRate,
+///                   streamed / (memoryBandwidth · memoryEfficiency) + gathered / gatherRate
+///                   + scattered / scatterRate)
 ///     gatherRate = the model's measured gatherBandwidth, else memoryBandwidth · gatherEfficiency
+///     scatterRate = the model's measured scatterBandwidth, else gatherRate
+///     interactionRate = the model's measured interactionFLOPS, else peak(precision) · denseEfficiency
 ///
 /// Streamed and gathered bytes add up because they share the same HBM; arithmetic overlaps with
 /// memory traffic, as it does inside a well-pipelined kernel (for CPU ranks, whose layers make
@@ -67,14 +89,15 @@ public struct ComputeModel: Sendable, Hashable {
     /// Seconds `work` takes on a device of `model` computing in `precision`. Work without FLOPs
     /// needs no peak, so a memory-only task never fails on a device that lists none.
     public func seconds(_ work: ComputeWork, on model: AcceleratorModel, precision: NumericFormat) throws(SimulationError) -> Double {
-        let memory = work.streamedBytes / (model.memoryBandwidth * memoryEfficiency)
-            + work.gatheredBytes / (model.gatherBandwidth ?? model.memoryBandwidth * gatherEfficiency)
-        guard work.flops > 0 else { return memory }
+        let gatherRate = model.gatherBandwidth ?? model.memoryBandwidth * gatherEfficiency
+        let memory = work.streamedBytes / (model.memoryBandwidth * memoryEfficiency) + work.gatheredBytes / gatherRate
+            + work.scatteredBytes / (model.scatterBandwidth ?? gatherRate)
+        guard work.totalFlops > 0 else { return memory }
         guard let format = Precision(rawValue: precision.rawValue), let peak = model.peak(format) else {
             throw SimulationError(
                 "accelerator model '\(model.id)' lists no \(precision.rawValue) peak (nor a wider format to fall back on); add <peak precision=\"\(precision.rawValue)\" …/> to it or change the workload's compute precision")
         }
-        let arithmetic = work.flops / (peak * denseEfficiency)
+        let arithmetic = work.flops / (peak * denseEfficiency) + work.interactionFlops / (model.interactionFLOPS ?? peak * denseEfficiency)
         return overlapsArithmeticWithMemory ? max(arithmetic, memory) : arithmetic + memory
     }
 }

@@ -38,15 +38,21 @@ public struct DenseArchitecture: Sendable {
 
     /// Interaction + top MLP on `batch` samples.
     public func overArchWork(batch: Int, _ direction: PassDirection) -> ComputeWork {
-        let samples = Double(batch)
-        let activations = samples * Double(interactionInput.flattenedWidth + interaction.outputWidth(interactionInput))
-        let forward = ComputeWork(
-            flops: interaction.forwardFLOPs(interactionInput, batch: batch),
-            streamedBytes: (interaction.parameterCount(interactionInput) + activations) * valueBytes)
-        let interactionWork = direction == .forward
-            ? forward
-            : ComputeWork(flops: interaction.backwardFLOPs(interactionInput, batch: batch), streamedBytes: 2 * forward.streamedBytes)
-        return interactionWork + Self.work(topMLP, batch: batch, valueBytes: valueBytes, direction)
+        Self.interactionWork(interaction, interactionInput, batch: batch, valueBytes: valueBytes, direction)
+            + Self.work(topMLP, batch: batch, valueBytes: valueBytes, direction)
+    }
+
+    /// Work of a feature interaction in one direction: its FLOPs as interaction FLOPs; its
+    /// parameters and its input and output activations once forward, twice backward.
+    public static func interactionWork(
+        _ interaction: Interaction, _ input: InteractionInput, batch: Int, valueBytes: Double, _ direction: PassDirection
+    ) -> ComputeWork {
+        let activations = Double(batch) * Double(input.flattenedWidth + interaction.outputWidth(input))
+        let bytes = (interaction.parameterCount(input) + activations) * valueBytes
+        switch direction {
+        case .forward: return ComputeWork(interactionFlops: interaction.forwardFLOPs(input, batch: batch), streamedBytes: bytes)
+        case .backward: return ComputeWork(interactionFlops: interaction.backwardFLOPs(input, batch: batch), streamedBytes: 2 * bytes)
+        }
     }
 
     /// Work of an MLP in one direction (see the type's comment for the byte rule).

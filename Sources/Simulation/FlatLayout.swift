@@ -19,12 +19,19 @@ public struct FlatLayout: Sendable {
     /// With `.tableWise`: the rank holding each feature's table (a run's actual placement, e.g.
     /// `train --predict`); nil for greedy placement by cost.
     public var tableOwners: [Int]?
+    /// Bytes of each sample's per-feature id count sent with the ids (`SparseFeature.idLengthBytes`
+    /// says when to set it); 0 counts the ids alone, as DESIGN §1.2's p·s does.
+    public var idLengthBytes: Double
     public var memory: MemoryBudget
 
-    public init(sharding: ShardingType = .tableWise, columnBlockWidth: Int = 128, tableOwners: [Int]? = nil, memory: MemoryBudget = MemoryBudget()) {
+    public init(
+        sharding: ShardingType = .tableWise, columnBlockWidth: Int = 128, tableOwners: [Int]? = nil, idLengthBytes: Double = 0,
+        memory: MemoryBudget = MemoryBudget()
+    ) {
         self.sharding = sharding
         self.columnBlockWidth = columnBlockWidth
         self.tableOwners = tableOwners
+        self.idLengthBytes = idLengthBytes
         self.memory = memory
     }
 
@@ -58,7 +65,7 @@ public struct FlatLayout: Sendable {
         let (output, gradients) = try collectives(layout, cluster: cluster, allReduce: allReduce, gradientFormat: training.precisions.gradientAllReduce)
         let ids = Collective(
             kind: .allToAll, groups: [Array(0..<Int32(rankCount))],
-            traffic: AllToAllTraffic(perPair: Double(batch), destinationScale: StepPlan.scales(layout.idBytesPerSamplePerRank)))
+            traffic: AllToAllTraffic(perPair: Double(batch), destinationScale: StepPlan.scales(layout.idBytesPerSamplePerRank(lengthBytes: idLengthBytes))))
         plan.addTrainingStep(dense: dense, batch: batch, training: training, allReduce: allReduce) { plan in
             let distributed = plan.communicate("input dist: ids all-to-all", ids, inputDistribution: true)
             return output.reduce(plan.compute("embedding lookup", layout.lookupWorkPerRank, after: distributed)) { done, stage in
@@ -203,7 +210,7 @@ public struct FlatLayout: Sendable {
     /// The most and the least loaded GPU by embedding memory traffic, when they differ.
     static func extremes(of layout: ShardingPlan) -> [LabelledRank] {
         let load = zip(layout.lookupWorkPerRank, layout.updateWorkPerRank).map { a, b in
-            a.gatheredBytes + a.streamedBytes + b.gatheredBytes + b.streamedBytes
+            a.gatheredBytes + a.streamedBytes + b.scatteredBytes + b.streamedBytes
         }
         guard let most = load.indices.max(by: { load[$0] < load[$1] }), let least = load.indices.min(by: { load[$0] < load[$1] }),
             load[most] > load[least]

@@ -53,6 +53,9 @@ public struct SPTTLayout: Sendable {
     /// domain (a run's actual placement, e.g. `train --predict`); nil for greedy placement by cost
     /// inside each domain.
     public var tableOwners: [Int]?
+    /// Bytes of each sample's per-feature id count sent with the ids, in both id all-to-alls (see
+    /// `FlatLayout.idLengthBytes`); 0 counts the ids alone, as DESIGN §1.2 does.
+    public var idLengthBytes: Double = 0
     public var memory: MemoryBudget
 
     public init(
@@ -138,7 +141,7 @@ public struct SPTTLayout: Sendable {
         var towerOfDomain = [Int?](repeating: nil, count: grid.count)
         for (tower, domain) in placement.enumerated() { towerOfDomain[domain] = tower }
         let towerOfRank = (0..<rankCount).map { towerOfDomain[grid.domainIndex(of: Int32($0))] }
-        let towerIds = members.map { $0.reduce(0.0) { $0 + features[$1].idBytesPerSample } }
+        let towerIds = members.map { $0.reduce(0.0) { $0 + features[$1].idBytesPerSample + idLengthBytes } }
         let towerSamples = batch * grid.count  // B·H: what each tower GPU serves
         let precisions = training.precisions
         let moduleWork = { (direction: PassDirection) -> [ComputeWork] in
@@ -172,7 +175,7 @@ public struct SPTTLayout: Sendable {
                 "input dist: ids all-to-all in \(level.name)",
                 Collective(
                     kind: .allToAll, groups: towerDomains,
-                    traffic: AllToAllTraffic(perPair: held, destinationScale: StepPlan.scales(layout.idBytesPerSamplePerRank))),
+                    traffic: AllToAllTraffic(perPair: held, destinationScale: StepPlan.scales(layout.idBytesPerSamplePerRank(lengthBytes: idLengthBytes)))),
                 inputDistribution: true, after: peerIds)
             let lookup = plan.compute("embedding lookup", layout.lookupWorkPerRank, after: domainIds)
             let pooled = plan.communicate(intraForward.name, intraForward.collective, after: lookup)
@@ -325,18 +328,21 @@ public struct SPTTLayout: Sendable {
         return bins.map { ranks.lowerBound + Int32($0) }
     }
 
-    /// A tower module's work on `batch` samples: its FLOPs, and for memory its parameters plus its
-    /// input (F_t·D) and output (d_t) activations once each; backward doubles the bytes, as for
-    /// MLPs. The identity module is no module at all, so it costs nothing.
-    static func moduleWork(_ module: TowerModule, features: Int, dimension: Int, batch: Int, valueBytes: Double, _ direction: PassDirection) -> ComputeWork {
+    /// A tower module's work on `batch` samples: its FLOPs (interaction FLOPs, whatever its kind),
+    /// and for memory its parameters plus its input (F_t·D) and output (d_t) activations once each;
+    /// backward doubles the bytes, as for MLPs. The identity module is no module at all, so it
+    /// costs nothing.
+    public static func moduleWork(
+        _ module: TowerModule, features: Int, dimension: Int, batch: Int, valueBytes: Double, _ direction: PassDirection
+    ) -> ComputeWork {
         if case .identity = module.kind { return .zero }
         let activations = Double(batch) * Double(features * dimension + module.outputWidth(features: features, dimension: dimension))
         let bytes = (module.parameterCount(features: features, dimension: dimension) + activations) * valueBytes
         switch direction {
         case .forward:
-            return ComputeWork(flops: module.forwardFLOPs(features: features, dimension: dimension, batch: batch), streamedBytes: bytes)
+            return ComputeWork(interactionFlops: module.forwardFLOPs(features: features, dimension: dimension, batch: batch), streamedBytes: bytes)
         case .backward:
-            return ComputeWork(flops: module.backwardFLOPs(features: features, dimension: dimension, batch: batch), streamedBytes: 2 * bytes)
+            return ComputeWork(interactionFlops: module.backwardFLOPs(features: features, dimension: dimension, batch: batch), streamedBytes: 2 * bytes)
         }
     }
 
@@ -356,7 +362,7 @@ public struct SPTTLayout: Sendable {
         let towers = placement.count
         let load = (0..<towers).map { tower -> Load in
             let rank = Int(grid.ranks[placement[tower]].lowerBound)
-            return Load(lookup: lookup[rank].gatheredBytes, update: update[rank].gatheredBytes, flops: moduleWork[rank].flops)
+            return Load(lookup: lookup[rank].gatheredBytes, update: update[rank].scatteredBytes, flops: moduleWork[rank].totalFlops)
         }
         let order = (0..<towers).sorted { a, b in
             (load[a].lookup, load[a].flops, -a) > (load[b].lookup, load[b].flops, -b)

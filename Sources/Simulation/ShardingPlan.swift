@@ -111,8 +111,9 @@ public struct ShardingPlan: Sendable {
     /// pooled gradient row of every id served is read — the mirror of the forward's gather, as many
     /// rows of as many bytes; FBGEMM then reduces each row's sorted segment on chip — and every
     /// touched row is read and written with its optimizer state (`SparseOptimizer.updateBytesPerRow`).
-    /// A CPU's per-row sums through memory (towerplan's trainer) cost more per id; calibration's
-    /// measured gather bandwidth takes that in, as it counts bytes this way.
+    /// All of it is scattered bytes (`ComputeWork.scatteredBytes`): a CPU's per-row sums through
+    /// memory (towerplan's trainer) cost more per byte than its gathers, which calibration's
+    /// measured scatter bandwidth takes in, as it counts bytes this way.
     /// Touched rows of a sharded shard are min(rows, ids served) — ids assumed distinct up to the
     /// table size, an upper bound for skewed data. Replicated tables receive a dense gradient and
     /// update every row, as TorchRec's data-parallel tables do (streamed, not gathered).
@@ -127,11 +128,11 @@ public struct ShardingPlan: Sendable {
                 item = ComputeWork(streamedBytes: Double(feature.tableRows) * rowBytes)
             } else {
                 let touched = min(Double(feature.tableRows), Double(globalBatch) * feature.pooling) / Double(shard.ranks.count)
-                item = ComputeWork(gatheredBytes: touched * rowBytes)
+                item = ComputeWork(scatteredBytes: touched * rowBytes)
             }
             for rank in shard.ranks { work[Int(rank)] = work[Int(rank)] + item }
         }
-        return zip(work, lookup).map { $0 + $1 }
+        return zip(work, lookup).map { $0 + ComputeWork(scatteredBytes: $1.gatheredBytes) }
     }
 
     /// The placement cost TorchRec's greedy proposer balances, for one whole shard on one GPU:
@@ -145,10 +146,11 @@ public struct ShardingPlan: Sendable {
 
     /// Input-distribution scale per rank: id bytes per sample it receives from every sender. Each id
     /// goes to the rank holding its row (1/n of a shard's ids to each of its n ranks), and every
-    /// column block gets its own copy. Multiplied by the samples a sender holds, this is the
-    /// destination scale of the ids all-to-all.
-    public var idBytesPerSamplePerRank: [Double] {
-        perRank { shard, sharing in shard.replicated ? 0 : features[shard.feature].idBytesPerSample / sharing }
+    /// column block gets its own copy; with `lengthBytes` > 0 every shard's rank also receives
+    /// each sample's id count for that feature (a KJT's lengths). Multiplied by the samples a
+    /// sender holds, this is the destination scale of the ids all-to-all.
+    public func idBytesPerSamplePerRank(lengthBytes: Double = 0) -> [Double] {
+        perRank { shard, sharing in shard.replicated ? 0 : features[shard.feature].idBytesPerSample / sharing + lengthBytes }
     }
 
     /// Pooled values per sample each rank returns for its single-owner shards (TW, CW), bytes in

@@ -162,9 +162,11 @@ private struct Reader {
         let memory = parse(element, "memory", Units.size) ?? 0
         let bandwidth = parse(element, "memory-bandwidth", Units.bandwidth) ?? 0
         let gather = element[attribute: "gather-bandwidth"] == nil ? nil : parse(element, "gather-bandwidth", Units.bandwidth)
+        let scatter = element[attribute: "scatter-bandwidth"] == nil ? nil : parse(element, "scatter-bandwidth", Units.bandwidth)
+        let interaction = element[attribute: "interaction-flops"] == nil ? nil : parse(element, "interaction-flops", Units.flops)
         models[id] = AcceleratorModel(
             id: id, vendor: element[attribute: "vendor"], peakFLOPS: peaks, memoryBytes: memory,
-            memoryBandwidth: bandwidth, gatherBandwidth: gather, location: element.location)
+            memoryBandwidth: bandwidth, gatherBandwidth: gather, scatterBandwidth: scatter, interactionFLOPS: interaction, location: element.location)
     }
 
     /// Parses attribute `name` with `parser`, recording a located error on failure.

@@ -22,6 +22,14 @@ public struct AcceleratorModel: Sendable, Hashable {
     /// a calibration measured it (`towerplan calibrate`); nil: the simulator derives it from
     /// `memoryBandwidth` and its gather efficiency.
     public var gatherBandwidth: Double?
+    /// Measured bandwidth of the sparse backward (gradient rows read, touched rows updated with
+    /// their optimizer state, bytes per second), where a calibration measured it; nil: the
+    /// simulator charges it at the gather bandwidth.
+    public var scatterBandwidth: Double?
+    /// Measured FLOP/s of the feature-interaction layers (the over-arch's interaction and the
+    /// tower modules: small batched products and thin projections, well below a large GEMM's
+    /// rate), where a calibration measured it; nil: the simulator charges them like MLP FLOPs.
+    public var interactionFLOPS: Double?
     public var location: SourceLocation
 
     /// Peak for `precision`, falling back to the nearest wider format the device lists

@@ -56,8 +56,14 @@ public struct SparseFeature: Sendable, Hashable {
 
     /// Bytes of this feature's ids for one sample, as sent by the input all-to-all.
     /// - Formula: pooling · idBytes (DESIGN §1.2's p·s). The per-sample lengths a KJT also carries
-    ///   are not counted.
+    ///   are not counted here: the layouts add `idLengthBytes` per sample where asked to.
     public var idBytesPerSample: Double { pooling * Double(idBytes) }
+
+    /// Bytes of one sample's id count for one feature in a KeyedJaggedTensor's lengths (int32), sent
+    /// with the ids by TorchRec's input distribution and by towerplan's own trainer. DESIGN §1.2's
+    /// p·s leaves them out, so the layouts count them only when told to (`train --predict` does:
+    /// for one-hot features they double the ids' bytes).
+    public static let idLengthBytes = 4
 
     /// Bytes of one sample's pooled embedding (forward) or its gradient (backward) on the wire.
     /// - Formula: D · bytes(precisions.communication(direction)).

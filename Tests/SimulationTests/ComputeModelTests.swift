@@ -30,6 +30,38 @@ import Workload
         #expect(abs(gather - 1e9 / 0.4e12) < 1e-15)
         let both = try model.seconds(ComputeWork(streamedBytes: 1e9, gatheredBytes: 1e9), on: device, precision: .fp32)
         #expect(abs(both - (1e9 / 0.8e12 + 1e9 / 0.4e12)) < 1e-15)
+        // Without a measured scatter bandwidth the backward's bytes cost what gathers cost.
+        let scattered = try model.seconds(ComputeWork(gatheredBytes: 1e9, scatteredBytes: 1e9), on: device, precision: .fp32)
+        #expect(abs(scattered - 2 * gather) < 1e-15)
+    }
+
+    @Test func interactionFlopsRunAtTheMeasuredRateOrLikeOtherFlops() throws {
+        let model = ComputeModel(denseEfficiency: 0.5, memoryEfficiency: 0.8, gatherEfficiency: 0.5)
+        var device = try Self.device()
+        let work = ComputeWork(flops: 1e12, interactionFlops: 1e12)
+        // Without a measured rate the interaction FLOPs are ordinary FLOPs: 2e12 at 50 TFLOP/s.
+        #expect(abs(try model.seconds(work, on: device, precision: .fp32) - 2e12 / 50e12) < 1e-15)
+        device.interactionFLOPS = 1e12  // measured, used as it is (no efficiency applies)
+        #expect(abs(try model.seconds(work, on: device, precision: .fp32) - (1e12 / 50e12 + 1)) < 1e-12)
+        #expect(try model.seconds(ComputeWork(interactionFlops: 1), on: device, precision: .fp32) > 0)
+    }
+
+    @Test func interactionsAndTowerModulesCountAsInteractionFlops() throws {
+        let workload = try StepFixtures.workload(StepFixtures.uniform(4), towerModule: #"<tower-module kind="dot" compression="2"/>"#)
+        let model = try #require(workload.recommendation)
+        let dense = DenseArchitecture(model: model, interactionInput: model.interactionInput, computeFormat: .fp32)
+        for direction in PassDirection.allCases {
+            let over = dense.overArchWork(batch: 8, direction)
+            let interaction = direction == .forward
+                ? model.interaction.forwardFLOPs(model.interactionInput, batch: 8) : model.interaction.backwardFLOPs(model.interactionInput, batch: 8)
+            #expect(over.interactionFlops == interaction && interaction > 0)
+            #expect(over.flops == DenseArchitecture.work(dense.topMLP, batch: 8, valueBytes: 4, direction).flops)
+            let module = SPTTLayout.moduleWork(model.towerModule, features: 4, dimension: 16, batch: 8, valueBytes: 4, direction)
+            let moduleFlops = direction == .forward
+                ? model.towerModule.forwardFLOPs(features: 4, dimension: 16, batch: 8) : model.towerModule.backwardFLOPs(features: 4, dimension: 16, batch: 8)
+            #expect(module.interactionFlops == moduleFlops && module.flops == 0)
+            #expect(dense.bottomWork(batch: 8, direction).interactionFlops == 0)
+        }
     }
 
     @Test func aPrecisionTheDeviceLacksIsAnErrorOnlyWhenThereAreFlops() throws {

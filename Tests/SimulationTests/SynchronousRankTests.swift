@@ -57,10 +57,40 @@ import Workload
         }
     }
 
+    @Test func idLengthsAreCountedOnlyWhenAsked() throws {
+        let workload = try Self.workload(), cluster = try Self.cluster()
+        /// Bytes every rank sends to every other in the all-to-all `task` (all four ranks take part).
+        func idBytes(_ plan: StepPlan, _ task: String) throws -> Double {
+            let found = try #require(plan.tasks.first { $0.name == task })
+            guard case .communication(let collective) = found.work, case .allToAll = collective.kind else {
+                Issue.record("\(task) is not an all-to-all")
+                return 0
+            }
+            let traffic = collective.traffic
+            return collective.groups.reduce(0.0) { sum, group in
+                sum + group.reduce(0.0) { sum, source in sum + group.reduce(0.0) { $0 + ($1 == source ? 0 : traffic.bytes(from: source, to: $1)) } }
+            }
+        }
+        // int64 ids, pooling 2: 16 bytes of ids per sample and feature, plus 4 of length.
+        let ratio = (16.0 + 4) / 16
+        let flat = try idBytes(FlatLayout(sharding: .tableWise).plan(workload: workload, cluster: cluster), "input dist: ids all-to-all")
+        let flatWithLengths = try idBytes(
+            FlatLayout(sharding: .tableWise, idLengthBytes: 4).plan(workload: workload, cluster: cluster), "input dist: ids all-to-all")
+        #expect(flat > 0 && abs(flatWithLengths / flat - ratio) < 1e-12)
+        var sptt = SPTTLayout(intraDomain: .tableWise)
+        let peer = try idBytes(sptt.plan(workload: workload, cluster: cluster), "input dist: ids peer all-to-all")
+        let domain = try idBytes(sptt.plan(workload: workload, cluster: cluster), "input dist: ids all-to-all in host")
+        sptt.idLengthBytes = 4
+        let peerWithLengths = try idBytes(sptt.plan(workload: workload, cluster: cluster), "input dist: ids peer all-to-all")
+        let domainWithLengths = try idBytes(sptt.plan(workload: workload, cluster: cluster), "input dist: ids all-to-all in host")
+        #expect(peer > 0 && abs(peerWithLengths / peer - ratio) < 1e-12)
+        #expect(domain > 0 && abs(domainWithLengths / domain - ratio) < 1e-12)
+    }
+
     @Test func cpuComputeAddsArithmeticAndMemoryAndUsesAMeasuredGatherBandwidth() throws {
         let text = """
             <cluster name="cpu">
-              <accelerator-model id="c" memory="8GB" memory-bandwidth="10GB/s" gather-bandwidth="2GB/s"><peak precision="fp32" flops="100GFLOP/s"/></accelerator-model>
+              <accelerator-model id="c" memory="8GB" memory-bandwidth="10GB/s" gather-bandwidth="2GB/s" scatter-bandwidth="1GB/s" interaction-flops="20GFLOP/s"><peak precision="fp32" flops="100GFLOP/s"/></accelerator-model>
               <template id="node"><accelerator id="rank" model="c" count="1"/></template>
               <fabric><host template="node" count="1"/></fabric>
             </cluster>
@@ -68,12 +98,15 @@ import Workload
         let cluster = try ClusterLoader.load(data: Data(text.utf8), name: "cpu.xml")
         let model = try #require(cluster.model(of: cluster.accelerators[0]))
         #expect(model.gatherBandwidth == 2e9)
+        #expect(model.interactionFLOPS == 20e9 && model.scatterBandwidth == 1e9)
         let work = ComputeWork(flops: 1e9, streamedBytes: 1e8, gatheredBytes: 1e8)
         let cpu = ComputeModel(denseEfficiency: 1, memoryEfficiency: 1, gatherEfficiency: 0.1, overlapsArithmeticWithMemory: false)
         // 1e9/1e11 + 1e8/1e10 + 1e8/2e9: the gather efficiency does not apply to a measured bandwidth.
         #expect(abs(try cpu.seconds(work, on: model, precision: .fp32) - (0.01 + 0.01 + 0.05)) < 1e-12)
         let gpu = ComputeModel(denseEfficiency: 1, memoryEfficiency: 1, gatherEfficiency: 1)
         #expect(abs(try gpu.seconds(work, on: model, precision: .fp32) - 0.06) < 1e-12)
+        // The backward's bytes at the measured scatter bandwidth (1 GB/s), not the gather one.
+        #expect(abs(try cpu.seconds(ComputeWork(scatteredBytes: 1e8), on: model, precision: .fp32) - 0.1) < 1e-12)
     }
 
     @Test func theStepEndsWithTheDenseOptimizerAndTheBackwardReadsEveryGradientRow() throws {
@@ -90,7 +123,7 @@ import Workload
         let layout = plan.sharding
         for (lookup, update) in zip(layout.lookupWorkPerRank, layout.updateWorkPerRank) where lookup.gatheredBytes > 0 {
             let ids = lookup.gatheredBytes / 64  // fp32 rows of 16
-            #expect(update.gatheredBytes == lookup.gatheredBytes + ids * 128)
+            #expect(update.scatteredBytes == lookup.gatheredBytes + ids * 128 && update.gatheredBytes == 0)
         }
     }
 }
