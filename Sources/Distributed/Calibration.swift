@@ -34,11 +34,19 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
     /// Streamed bytes per second of one rank: the trainer's dense optimizer step, bytes counted as
     /// the simulator counts them (`StepPlan.denseOptimizerWork`).
     public var streamBytesPerSecond: Double
-    /// Embedding bandwidth of one rank: the tables' lookup and their backward with the sparse
-    /// optimizer through `EmbeddingBagCollection`, each started with the tables out of the core's
-    /// private caches, bytes counted as the simulator counts them (rows gathered, gradient rows
-    /// read, touched rows read and written with their optimizer state).
+    /// Interaction FLOP/s of one rank: the trainer's feature-interaction layers (the over-arch's
+    /// interaction, the tower modules) forward and backward at the kernels' shapes, FLOPs and
+    /// streamed bytes counted as the simulator counts them (`ComputeWork.interactionFlops`), over
+    /// the time left once the streamed bytes are charged, as for the MLPs.
+    public var interactionFlopsPerSecond: Double
+    /// Lookup bandwidth of one rank (mean over the ranks that hold tables): the forward of its
+    /// share of the tables through `EmbeddingBagCollection`, started with the tables out of every
+    /// cache level, bytes counted as the simulator counts them (rows gathered).
     public var gatherBytesPerSecond: Double
+    /// Backward bandwidth of one rank, likewise: the same tables' backward with the sparse
+    /// optimizer, bytes counted as the simulator counts them (gradient rows read, touched rows
+    /// read and written with their optimizer state).
+    public var scatterBytesPerSecond: Double
     /// This host's memory divided among its ranks.
     public var memoryBytesPerRank: Double
     /// Inside a host (shared memory); nil with one rank per host.
@@ -47,15 +55,17 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
     public var interHost: Link?
 
     public init(
-        ranks: Int, ranksPerHost: Int, kernels: String, gemmFlopsPerSecond: Double, streamBytesPerSecond: Double, gatherBytesPerSecond: Double,
-        memoryBytesPerRank: Double, intraHost: Link?, interHost: Link?
+        ranks: Int, ranksPerHost: Int, kernels: String, gemmFlopsPerSecond: Double, streamBytesPerSecond: Double, interactionFlopsPerSecond: Double,
+        gatherBytesPerSecond: Double, scatterBytesPerSecond: Double, memoryBytesPerRank: Double, intraHost: Link?, interHost: Link?
     ) {
         self.ranks = ranks
         self.ranksPerHost = ranksPerHost
         self.kernels = kernels
         self.gemmFlopsPerSecond = gemmFlopsPerSecond
         self.streamBytesPerSecond = streamBytesPerSecond
+        self.interactionFlopsPerSecond = interactionFlopsPerSecond
         self.gatherBytesPerSecond = gatherBytesPerSecond
+        self.scatterBytesPerSecond = scatterBytesPerSecond
         self.memoryBytesPerRank = memoryBytesPerRank
         self.intraHost = intraHost
         self.interHost = interHost
@@ -65,7 +75,8 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
 
     /// A cluster file of this machine as measured: H hosts of L CPU "accelerators" (one per rank)
     /// whose fp32 peak is the measured MLP rate, whose memory bandwidth is the measured streaming
-    /// rate and whose gather bandwidth the measured embedding rate — so the simulator's
+    /// rate, whose gather and scatter bandwidths the measured lookup and backward rates and whose
+    /// interaction rate the measured interaction-layer rate — so the simulator's
     /// efficiencies for them are 1. Each rank links to its host's shared-memory switch at the
     /// intra-host bandwidth with half the intra-host latency (two links per rank-to-rank path);
     /// each host's NIC links to one switch at the inter-host bandwidth, with latency such that a
@@ -79,7 +90,7 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
             #"<?xml version="1.0" encoding="UTF-8"?>"#,
             "<!-- Written by towerplan calibrate: \(ranks) ranks, \(ranksPerHost) per host, measured on this machine with \(kernels). -->",
             #"<cluster name="\#(name)" description="\#(hosts) hosts x \#(ranksPerHost) CPU ranks, calibrated">"#,
-            #"  <accelerator-model id="cpu-rank" vendor="calibrated" memory="\#(Self.number(memoryBytesPerRank))" memory-bandwidth="\#(Self.number(streamBytesPerSecond))B/s" gather-bandwidth="\#(Self.number(gatherBytesPerSecond))B/s">"#,
+            #"  <accelerator-model id="cpu-rank" vendor="calibrated" memory="\#(Self.number(memoryBytesPerRank))" memory-bandwidth="\#(Self.number(streamBytesPerSecond))B/s" gather-bandwidth="\#(Self.number(gatherBytesPerSecond))B/s" scatter-bandwidth="\#(Self.number(scatterBytesPerSecond))B/s" interaction-flops="\#(Self.number(interactionFlopsPerSecond))FLOP/s">"#,
         ] + peaks + [
             "  </accelerator-model>",
             #"  <template id="node">"#,
@@ -117,6 +128,54 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
 public struct CalibrationKernels: Sendable, CustomStringConvertible {
     /// The MLPs timed forward and backward, each on `batch` samples.
     public var mlps: [MLP]
+    /// One feature-interaction layer, timed forward and backward as the trainer builds it.
+    public struct InteractionKernel: Sendable, Hashable, CustomStringConvertible {
+        public enum Layer: Sendable, Hashable {
+            /// The global interaction on `input`.
+            case overArch(Interaction, InteractionInput)
+            /// One tower's module on `features` pooled embeddings of width `dimension`.
+            case towerModule(TowerModule, features: Int, dimension: Int)
+        }
+
+        public var layer: Layer
+        public var batch: Int
+
+        public init(_ layer: Layer, batch: Int) {
+            self.layer = layer
+            self.batch = batch
+        }
+
+        /// Forward plus backward, counted as the simulator counts them (fp32 values).
+        public var work: ComputeWork {
+            PassDirection.allCases.reduce(ComputeWork.zero) { sum, direction in
+                switch layer {
+                case .overArch(let interaction, let input):
+                    sum + DenseArchitecture.interactionWork(interaction, input, batch: batch, valueBytes: 4, direction)
+                case .towerModule(let module, let features, let dimension):
+                    sum + SPTTLayout.moduleWork(module, features: features, dimension: dimension, batch: batch, valueBytes: 4, direction)
+                }
+            }
+        }
+
+        /// The trainer's layer (`Interaction.makeLayer`, `TowerModule.makeLayer`), one thread.
+        func make(seed: UInt64) throws(RecommendationNetworkError) -> any Training.Layer {
+            switch layer {
+            case .overArch(let interaction, let input):
+                try interaction.makeLayer(input, seed: seed, threads: .single)
+            case .towerModule(let module, let features, let dimension):
+                try module.makeLayer(features: features, dimension: dimension, seed: seed, threads: .single)
+            }
+        }
+
+        public var description: String {
+            switch layer {
+            case .overArch(let interaction, let input): "\(interaction.kind) interaction of \(input.vectors) vectors at batch \(batch)"
+            case .towerModule(let module, let features, _): "\(module.kindName) tower module of \(features) features at batch \(batch)"
+            }
+        }
+    }
+    /// The interaction layers timed for the interaction rate.
+    public var interactions: [InteractionKernel]
     public var batch: Int
     /// Rows of each embedding table.
     public var tableRows: [Int]
@@ -126,41 +185,55 @@ public struct CalibrationKernels: Sendable, CustomStringConvertible {
     public var tableSamples: Int
     /// Each table's ids for `tableSamples` samples.
     public var ids: [SparseColumn]
+    /// The tables (indices into `tableRows`) each rank holds in the run, or nil for all tables on
+    /// every rank. Each rank times only its own: a rank's working set, and so how much of it the
+    /// caches hold, is its share of the tables, not the model's.
+    public var tablesOfRank: [[Int]]?
     public var sparseOptimizer: SparseOptimizer
     public var denseOptimizer: DenseOptimizer
     /// Parameters the dense optimizer step updates.
     public var denseParameters: Int
 
-    /// Generic shapes: one 512 → 512 layer at batch 1024; a 100k × 64 table with 8 ids per
-    /// sample drawn uniformly, row-wise Adagrad; Adam over 1M parameters.
+    /// Generic shapes: one 512 → 512 layer at batch 1024; DLRM's dot interaction of 27 vectors of
+    /// 64 at batch 1024; a 100k × 64 table with 8 ids per sample drawn uniformly, row-wise
+    /// Adagrad; Adam over 1M parameters.
     public static var generic: CalibrationKernels {
         CalibrationKernels(
-            mlps: [MLP(inputWidth: 512, layerWidths: [512])], batch: 1024, tableRows: [100_000], dimension: 64, tableSamples: 1024,
-            ids: [uniformIds(rows: 100_000, samples: 1024, pooling: 8, seed: 1)],
+            mlps: [MLP(inputWidth: 512, layerWidths: [512])], batch: 1024,
+            interactions: [InteractionKernel(.overArch(.dot, InteractionInput(embeddings: 26, dimension: 64, denseWidth: 64)), batch: 1024)],
+            tableRows: [100_000], dimension: 64, tableSamples: 1024,
+            ids: [uniformIds(rows: 100_000, samples: 1024, pooling: 8, seed: 1)], tablesOfRank: nil,
             sparseOptimizer: SparseOptimizer(kind: .rowwiseAdagrad, learningRate: 0.01), denseOptimizer: DenseOptimizer(kind: .adam, learningRate: 0.001),
             denseParameters: 1 << 20)
     }
 
     public init(
-        mlps: [MLP], batch: Int, tableRows: [Int], dimension: Int, tableSamples: Int, ids: [SparseColumn], sparseOptimizer: SparseOptimizer,
-        denseOptimizer: DenseOptimizer, denseParameters: Int
+        mlps: [MLP], batch: Int, interactions: [InteractionKernel], tableRows: [Int], dimension: Int, tableSamples: Int, ids: [SparseColumn],
+        tablesOfRank: [[Int]]?, sparseOptimizer: SparseOptimizer, denseOptimizer: DenseOptimizer, denseParameters: Int
     ) {
         self.mlps = mlps
         self.batch = batch
+        self.interactions = interactions
         self.tableRows = tableRows
         self.dimension = dimension
         self.tableSamples = tableSamples
         self.ids = ids
+        self.tablesOfRank = tablesOfRank
         self.sparseOptimizer = sparseOptimizer
         self.denseOptimizer = denseOptimizer
         self.denseParameters = denseParameters
     }
 
-    /// `workload`'s shapes at `batch` samples per rank on `ranks` ranks: its bottom and top MLPs
-    /// (flat layout) on `batch` samples, all its tables with the ids of the first `batch` × `ranks`
-    /// samples of its synthetic data (or, for a dataset workload, ids drawn uniformly at each
-    /// feature's mean pooling, rounded, at least 1), its optimizers and dense parameter count.
-    public init(workload: Workload, batch: Int, ranks: Int) throws(DistributedError) {
+    /// `workload`'s shapes at `batch` samples per rank on `ranks` ranks in hosts of `ranksPerHost`:
+    /// its bottom and top MLPs (flat layout) on `batch` samples, its interaction layers (the flat
+    /// over-arch's on `batch` samples; with a tower module and H = ranks / ranksPerHost ≥ 2 hosts,
+    /// the module on a tower of ⌈F/H⌉ features serving the B·H samples an SPTT tower rank serves,
+    /// and the SPTT over-arch on H such towers' outputs), its tables with the ids of the first
+    /// `batch` × `ranks` samples of its synthetic data (or, for a dataset workload, ids drawn
+    /// uniformly at each feature's mean pooling, rounded, at least 1), each rank timing the tables the flat layout
+    /// places on it (an SPTT domain places its tower's tables the same way, so a rank holds about
+    /// F/N tables either way), its optimizers and dense parameter count.
+    public init(workload: Workload, batch: Int, ranks: Int, ranksPerHost: Int) throws(DistributedError) {
         let samples = batch * ranks
         guard let model = workload.recommendation else { throw .model(.notRecommendation(workload.name)) }
         let ids: [SparseColumn]
@@ -177,9 +250,28 @@ public struct CalibrationKernels: Sendable, CustomStringConvertible {
                 Self.uniformIds(rows: feature.tableRows, samples: samples, pooling: max(1, Int(feature.pooling.rounded())), seed: UInt64(index))
             }
         }
+        let placement = try DistributedPlan(workload: workload, layout: .flat, ranks: ranks)
+        var interactions = [InteractionKernel(.overArch(model.interaction, model.interactionInput), batch: batch)]
+        let hosts = ranks / max(1, ranksPerHost), dimension = model.embeddingDimension
+        if model.towerModule.kindName != TowerModule.identity.kindName, hosts >= 2 {
+            let features = (model.features.count + hosts - 1) / hosts
+            let towerOutputs = hosts * model.towerModule.outputWidth(features: features, dimension: dimension)
+            interactions += [
+                InteractionKernel(.towerModule(model.towerModule, features: features, dimension: dimension), batch: batch * hosts),
+                InteractionKernel(
+                    .overArch(
+                        model.interaction,
+                        InteractionInput(embeddings: (towerOutputs + dimension - 1) / dimension, dimension: dimension, denseWidth: model.denseWidth)),
+                    batch: batch),
+            ]
+        }
+        for kernel in interactions {
+            do throws(RecommendationNetworkError) { _ = try kernel.make(seed: 0) } catch { throw .model(error) }
+        }
         self.init(
-            mlps: [model.bottomMLP, model.topMLP].compactMap { $0 }, batch: batch, tableRows: model.features.map(\.tableRows),
-            dimension: model.embeddingDimension, tableSamples: samples, ids: ids, sparseOptimizer: workload.training.sparseOptimizer,
+            mlps: [model.bottomMLP, model.topMLP].compactMap { $0 }, batch: batch, interactions: interactions, tableRows: model.features.map(\.tableRows),
+            dimension: model.embeddingDimension, tableSamples: samples, ids: ids,
+            tablesOfRank: (0 ..< ranks).map { placement.ownedFeatures(ofRank: $0) }, sparseOptimizer: workload.training.sparseOptimizer,
             denseOptimizer: workload.training.denseOptimizer, denseParameters: max(1, Int(model.denseParameterCount)))
     }
 
@@ -192,8 +284,10 @@ public struct CalibrationKernels: Sendable, CustomStringConvertible {
 
     public var description: String {
         let layers = mlps.map { ([$0.inputWidth] + $0.layerWidths).map(String.init).joined(separator: "-") }.joined(separator: " and ")
+        let products = interactions.map(\.description).joined(separator: ", ")
         let ids = self.ids.reduce(0) { $0 + $1.ids.count }
-        return "MLPs \(layers) at batch \(batch); \(tableRows.count) tables of dimension \(dimension) serving \(tableSamples) samples, \(ids) ids, \(sparseOptimizer.kind.rawValue); \(denseOptimizer.kind.rawValue) over \(denseParameters) parameters"
+        let shared = tablesOfRank.map { " (each rank its \($0.map(\.count).min() ?? 0)–\($0.map(\.count).max() ?? 0))" } ?? ""
+        return "MLPs \(layers) at batch \(batch); \(products); \(tableRows.count) tables\(shared) of dimension \(dimension) serving \(tableSamples) samples, \(ids) ids, \(sparseOptimizer.kind.rawValue); \(denseOptimizer.kind.rawValue) over \(denseParameters) parameters"
     }
 }
 
@@ -204,15 +298,31 @@ public enum Calibration {
 
     /// Measures on every rank at once (collective) and returns the result on rank 0, nil elsewhere.
     /// Ranks 0 … L−1 are host 0, L … 2L−1 host 1 (as `EmulatedHosts` and `mpirun` fill slots).
+    /// Each rank computes on one thread (OpenBLAS set to one), as `train --ranks` runs its ranks.
     public static func measure(
         world: Communicator, ranksPerHost: Int, kernels: CalibrationKernels = .generic, seed: UInt64 = 1
     ) throws(MPIError) -> CalibrationMeasurement? {
         guard ranksPerHost >= 1, world.size % ranksPerHost == 0 else {
             throw .invalidArgument("\(world.size) ranks do not fill hosts of \(ranksPerHost) ranks")
         }
+        // One thread per rank, BLAS included, as `train --ranks` runs its ranks by default: without
+        // this OpenBLAS would start a thread per core in every rank.
+        _ = ComputeThreads(1)
+        // Every rank times the same kernel at the same time (a barrier before each), as the ranks
+        // of a training step run the same phase together: a rank timing its MLPs while another
+        // streams its optimizer state would see neither's contention.
         try world.barrier()
         let stream = streamRate(kernels, seed: seed)
-        var rates = [mlpRate(kernels, streamBytesPerSecond: stream, seed: seed), stream, embeddingRate(kernels, seed: seed)]
+        try world.barrier()
+        let mlp = mlpRate(kernels, streamBytesPerSecond: stream, seed: seed)
+        try world.barrier()
+        let interaction = interactionRate(kernels, streamBytesPerSecond: stream, seed: seed)
+        try world.barrier()
+        let tables = kernels.tablesOfRank.map { $0.indices.contains(world.rank) ? $0[world.rank] : [] } ?? Array(kernels.tableRows.indices)
+        let embedding = try embeddingRates(world, kernels, tables: tables, seed: seed)
+        // Ranks without tables (fewer tables than ranks) time none; the embedding rates are the
+        // means over the ranks that hold some.
+        var rates = [mlp, stream, interaction, embedding?.gather ?? 0, embedding?.scatter ?? 0, embedding == nil ? 0 : 1]
         try world.allReduce(&rates, .sum)
         let compute = computeBurst(kernels, seed: seed)
         let hosts = world.size / ranksPerHost
@@ -223,16 +333,19 @@ public enum Calibration {
         let inter = hosts >= 2
             ? try link(world, groupOf: { $0 % ranksPerHost }, busiestLinkPairs: Double(ranksPerHost * (hosts - 1)), between: compute) : nil
         guard world.rank == 0 else { return nil }
-        let mean = rates.map { $0 / Double(world.size) }
         return CalibrationMeasurement(
-            ranks: world.size, ranksPerHost: ranksPerHost, kernels: kernels.description, gemmFlopsPerSecond: mean[0], streamBytesPerSecond: mean[1],
-            gatherBytesPerSecond: mean[2], memoryBytesPerRank: Double(ProcessInfo.processInfo.physicalMemory) / Double(ranksPerHost),
-            intraHost: intra, interHost: inter)
+            ranks: world.size, ranksPerHost: ranksPerHost, kernels: kernels.description, gemmFlopsPerSecond: rates[0] / Double(world.size),
+            streamBytesPerSecond: rates[1] / Double(world.size), interactionFlopsPerSecond: rates[2] / Double(world.size),
+            gatherBytesPerSecond: rates[3] / max(rates[5], 1), scatterBytesPerSecond: rates[4] / max(rates[5], 1),
+            memoryBytesPerRank: Double(ProcessInfo.processInfo.physicalMemory) / Double(ranksPerHost), intraHost: intra, interHost: inter)
     }
 
     /// Repeats `body` (one unit of `amount`) for at least `kernelSeconds` after one warm-up run
-    /// and returns amount per second. `body` times itself: it runs its parts through the closure
-    /// it is given, and only those count (so that untimed set-up between them is left out).
+    /// and returns amount per second over all runs. `body` times itself: it runs its parts
+    /// through the closure it is given, and only those count (so that untimed set-up between them
+    /// is left out). The mean, not a median: with more ranks than cores, time slices lost to the
+    /// other ranks are part of every rate a rank reaches, and a median of runs shorter than a
+    /// time slice would leave them out.
     static func rate(amount: Double, _ body: (_ timed: (() -> Void) -> Void) -> Void) -> Double {
         let clock = ContinuousClock()
         var timedSeconds = 0.0
@@ -252,15 +365,18 @@ public enum Calibration {
         return Double(runs) * amount / timedSeconds
     }
 
-    /// Writes over a buffer four times the size of a core's L2 cache (at least 4 MiB), so that
-    /// what a kernel touched before is out of the private caches — as a training step's dense
-    /// layers push the tables out between one lookup and the next. Cost: one pass over it.
+    /// Writes over a buffer twice the size of the last-level cache (and at least four L2s and
+    /// 4 MiB), so that what a kernel touched before comes from memory — as in a training step,
+    /// whose activations and exchanges (and the other ranks' work, in the shared L3) push the
+    /// tables out of every cache level between one lookup and the next: a rank's lookup measured
+    /// 3× slower inside a step than right after a pass that flushed only its L2. Cost: one pass
+    /// over the buffer (64 MiB for a 32 MiB L3, a few ms).
     final class CacheEvictor {
         private var buffer: [UInt8]
 
         init() {
-            let l2 = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE))
-            buffer = [UInt8](repeating: 0, count: max(4 << 20, 4 * (l2 > 0 ? l2 : 0)))
+            let l2 = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE)), l3 = sysconf(Int32(_SC_LEVEL3_CACHE_SIZE))
+            buffer = [UInt8](repeating: 0, count: max(4 << 20, 4 * max(l2, 0), 2 * max(l3, 0)))
         }
 
         func evict() {
@@ -302,8 +418,43 @@ public enum Calibration {
                 }
             }
         }
-        let seconds = flops / plain
-        return flops / max(seconds - streamed / streamBytesPerSecond, seconds / 10)
+        return rateLessStreamed(flops: flops, plainRate: plain, streamedBytes: streamed, streamBytesPerSecond: streamBytesPerSecond)
+    }
+
+    /// FLOPs over the measured time less `streamedBytes` at the streaming rate: the rate at which
+    /// the simulator's CPU model (FLOP time plus streamed time) reproduces the measurement, never
+    /// more than 10× the plain rate (`flops` over the whole measured time).
+    static func rateLessStreamed(flops: Double, plainRate: Double, streamedBytes: Double, streamBytesPerSecond: Double) -> Double {
+        let seconds = flops / plainRate
+        return flops / max(seconds - streamedBytes / streamBytesPerSecond, seconds / 10)
+    }
+
+    /// Interaction FLOP/s of the kernels' interaction layers, forward and backward through the
+    /// trainer's layers, FLOPs and streamed bytes as the simulator counts them
+    /// (`InteractionKernel.work`), over the measured time less the streamed time (as `mlpRate`).
+    /// Kernels whose layer cannot be built were rejected by `CalibrationKernels.init`; one that
+    /// still fails here is left out. Zero without kernels.
+    static func interactionRate(_ kernels: CalibrationKernels, streamBytesPerSecond: Double, seed: UInt64) -> Double {
+        var generator = SeededGenerator(seed: seed)
+        let timedKernels = kernels.interactions.compactMap { kernel -> (any Layer, Matrix, Matrix, ComputeWork)? in
+            guard let layer = try? kernel.make(seed: seed) else { return nil }
+            let input = Matrix(
+                rows: kernel.batch, columns: layer.inputWidth, values: (0 ..< kernel.batch * layer.inputWidth).map { _ in generator.nextFloat() - 0.5 })
+            let gradient = Matrix(
+                rows: kernel.batch, columns: layer.outputWidth, values: (0 ..< kernel.batch * layer.outputWidth).map { _ in generator.nextFloat() - 0.5 })
+            return (layer, input, gradient, kernel.work)
+        }
+        let work = timedKernels.reduce(ComputeWork.zero) { $0 + $1.3 }
+        guard work.interactionFlops > 0 else { return 0 }
+        let plain = rate(amount: work.interactionFlops) { timed in
+            timed {
+                for (layer, input, gradient, _) in timedKernels {
+                    _ = layer.forward(input)
+                    _ = layer.backward(gradient)
+                }
+            }
+        }
+        return rateLessStreamed(flops: work.interactionFlops, plainRate: plain, streamedBytes: work.streamedBytes, streamBytesPerSecond: streamBytesPerSecond)
     }
 
     /// Streamed bytes per second of the dense optimizer's step over the kernels' dense parameters.
@@ -318,31 +469,63 @@ public enum Calibration {
         }
     }
 
-    /// Bytes per second of the tables' lookup and backward with the sparse optimizer, counted as
-    /// the simulator counts them (`ShardingPlan.lookupWorkPerRank` and `updateWorkPerRank`): per
-    /// table, 2 × ids × row bytes (the forward's rows, the backward's gradient rows), plus
-    /// min(rows, ids) × the optimizer's update bytes per row.
-    static func embeddingRate(_ kernels: CalibrationKernels, seed: UInt64) -> Double {
+    /// Bytes per second of the lookup (gather) and of the backward with the sparse optimizer
+    /// (scatter) of `tables` (indices into the kernels' tables), counted as the simulator counts
+    /// them (`ShardingPlan.lookupWorkPerRank` and `updateWorkPerRank`): per table, ids × row bytes
+    /// forward; ids × row bytes (the gradient rows) plus min(rows, ids) × the optimizer's update
+    /// bytes per row backward. Each pass starts with the tables out of the caches
+    /// (`CacheEvictor`), every rank's at once (`synchronizedRate`). Collective over `world`; nil
+    /// on a rank without tables, which still takes part.
+    static func embeddingRates(
+        _ world: Communicator, _ kernels: CalibrationKernels, tables indices: [Int], seed: UInt64
+    ) throws(MPIError) -> (gather: Double, scatter: Double)? {
         let tables = EmbeddingBagCollection(
-            features: kernels.tableRows.enumerated().map { (index: $0, rows: $1) }, dimension: kernels.dimension, optimizer: kernels.sparseOptimizer,
+            features: indices.map { (index: $0, rows: kernels.tableRows[$0]) }, dimension: kernels.dimension, optimizer: kernels.sparseOptimizer,
             seed: seed)
+        let ids = indices.map { kernels.ids[$0] }
         var generator = SeededGenerator(seed: seed)
-        let samples = kernels.tableSamples, width = kernels.dimension * kernels.tableRows.count
+        let samples = kernels.tableSamples, width = kernels.dimension * indices.count
         let gradient = Matrix(rows: samples, columns: width, values: (0 ..< samples * width).map { _ in (generator.nextFloat() - 0.5) * 1e-3 })
         let storage = NumericFormat.fp32
-        let bytes = zip(kernels.tableRows, kernels.ids).reduce(0.0) { sum, table in
-            sum + 2 * Double(table.1.ids.count) * storage.embeddingRowBytes(dimension: kernels.dimension)
-                + Double(min(table.0, table.1.ids.count)) * kernels.sparseOptimizer.updateBytesPerRow(dimension: kernels.dimension, storage: storage)
+        let rowBytes = storage.embeddingRowBytes(dimension: kernels.dimension)
+        let gathered = ids.reduce(0.0) { $0 + Double($1.ids.count) * rowBytes }
+        let scattered = zip(indices.map { kernels.tableRows[$0] }, ids).reduce(gathered) { sum, table in
+            sum + Double(min(table.0, table.1.ids.count)) * kernels.sparseOptimizer.updateBytesPerRow(dimension: kernels.dimension, storage: storage)
         }
         var step = 0
         let evictor = CacheEvictor()
-        return rate(amount: bytes) { timed in
-            step += 1
-            evictor.evict()
-            timed { _ = tables.forward(columns: kernels.ids, count: samples) }
-            evictor.evict()
-            timed { tables.backward(gradient, step: step) }
+        let holds = !indices.isEmpty
+        let gather = try synchronizedRate(world, amount: gathered, prepare: evictor.evict) {
+            if holds { _ = tables.forward(columns: ids, count: samples) }
         }
+        let scatter = try synchronizedRate(
+            world, amount: scattered,
+            prepare: {
+                step += 1
+                if holds { _ = tables.forward(columns: ids, count: samples) }
+                evictor.evict()
+            },
+            { if holds { tables.backward(gradient, step: step) } })
+        return holds ? (gather, scatter) : nil
+    }
+
+    /// Amount per second over `runs` timed runs of `part` (after one untimed warm-up), each started
+    /// after `prepare` (untimed) and a barrier of `world`, so that every rank's timed part starts
+    /// together: ranks sharing a core then overlap only in timed work, and no rank's time includes
+    /// another's preparation (a cache flush takes longer than a lookup). Collective.
+    static func synchronizedRate(
+        _ world: Communicator, amount: Double, runs: Int = 21, prepare: () -> Void, _ part: () -> Void
+    ) throws(MPIError) -> Double {
+        let clock = ContinuousClock()
+        var seconds = 0.0
+        for run in 0 ... runs {
+            prepare()
+            try world.barrier()
+            let start = clock.now
+            part()
+            if run > 0 { seconds += PhaseClock.seconds(clock.now - start) }
+        }
+        return Double(runs) * amount / seconds
     }
 
     /// One forward pass of the kernels' first MLP: the compute a latency measurement puts between
@@ -358,7 +541,7 @@ public enum Calibration {
     /// Bandwidth and latency of one kind of link, as collectives get them while every rank trains.
     /// Every rank at once, in the groups `groupOf` forms (the hosts for the intra-host link, the
     /// peers across hosts for the inter-host one), alternates `compute` and an all-to-all, first
-    /// of one float per pair, then of 64k floats (256 KB) per pair. Latency: the mean time of the
+    /// of one float per pair (100 calls), then of 64k floats (256 KB) per pair (60 calls). Latency: the mean time of the
     /// small one. Bandwidth: the bytes the busiest link carries in the large one (`busiestLinkPairs`
     /// × 256 KB) over its mean time less the latency — the simulator's all-to-all cost (latency +
     /// busiest link's bytes / bandwidth) inverted. Measured this way, and not by a ping-pong
@@ -371,7 +554,10 @@ public enum Calibration {
         let group = try world.split(color: groupOf(world.rank), key: world.rank)
         let largeFloats = 65_536
         let small = try meanAllToAllSeconds(group, world: world, floatsPerPair: 1, calls: 100, between: compute)
-        let large = try meanAllToAllSeconds(group, world: world, floatsPerPair: largeFloats, calls: 20, between: compute)
+        // 60 large calls: over emulated TCP links some exchanges stall for ~4 ms (no loss nor
+        // retransmission counted; the cause is not pinned down) in runs of several calls, so a
+        // short sample swung the bandwidth between 530 and 960 Mb/s from one calibration to the next.
+        let large = try meanAllToAllSeconds(group, world: world, floatsPerPair: largeFloats, calls: 60, between: compute)
         let bytes = busiestLinkPairs * Double(largeFloats * MemoryLayout<Float>.size)
         return world.rank == 0 ? CalibrationMeasurement.Link(bandwidthBytesPerSecond: bytes / max(large - small, 1e-9), latencySeconds: small) : nil
     }

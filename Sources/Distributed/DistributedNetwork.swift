@@ -38,6 +38,8 @@ public final class DistributedNetwork {
     public private(set) var step = 0
     /// Seconds per phase over every step so far, on this rank.
     public var phaseTimes: PhaseTimes { clock.times }
+    /// Process CPU seconds per phase so far (`PhaseClock`).
+    public var phaseCPUTimes: PhaseTimes { clock.cpuTimes }
 
     private let world: Communicator
     private let domainGroup: Communicator

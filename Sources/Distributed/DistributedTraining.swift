@@ -35,10 +35,13 @@ public struct DistributedTrainingOptions: Sendable {
 
 /// What rank 0 reports after a distributed run.
 public struct DistributedTrainingReport: Sendable, Hashable, Codable {
-    /// Wall-clock seconds per step: of the slowest rank and the mean over ranks.
+    /// Wall-clock seconds per step: of the slowest rank and the mean over ranks; and the CPU
+    /// seconds a rank's process used in that time, mean over ranks (less than the wall time where
+    /// the rank waited off the CPU, or shared a core).
     public struct Seconds: Sendable, Hashable, Codable {
         public var slowestRank: Double
         public var meanOverRanks: Double
+        public var cpuMeanOverRanks: Double
     }
 
     /// One phase's seconds per step.
@@ -88,8 +91,8 @@ public enum DistributedTraining {
 
         var source = dataset.training()
         let clock = ContinuousClock()
-        var losses: [Float] = [], logits: [[Float]] = [], stepSeconds = 0.0
-        var warmUp = PhaseTimes()
+        var losses: [Float] = [], logits: [[Float]] = [], stepSeconds = 0.0, stepCPUSeconds = 0.0
+        var warmUp = PhaseTimes(), warmUpCPU = PhaseTimes()
         for step in 0 ..< options.steps {
             source.skip(samples: world.rank * batch)
             let local: SampleBatch?
@@ -97,10 +100,15 @@ public enum DistributedTraining {
             guard let local else { throw .data("the synthetic stream ended at step \(step + 1)") }
             source.skip(samples: (plan.ranks - 1 - world.rank) * batch)
 
-            let start = clock.now
+            let start = clock.now, cpuStart = PhaseClock.processCPUSeconds()
             let result = try network.trainStep(local)
-            let seconds = PhaseClock.seconds(clock.now - start)
-            if step == 0 && options.steps > 1 { warmUp = network.phaseTimes } else { stepSeconds += seconds }
+            let seconds = PhaseClock.seconds(clock.now - start), cpuSeconds = PhaseClock.processCPUSeconds() - cpuStart
+            if step == 0 && options.steps > 1 {
+                (warmUp, warmUpCPU) = (network.phaseTimes, network.phaseCPUTimes)
+            } else {
+                stepSeconds += seconds
+                stepCPUSeconds += cpuSeconds
+            }
             losses.append(result.loss)
             if options.recordLogits { logits.append(try gather(result.logits, world)) }
             options.afterStep?(step + 1, result.loss)
@@ -109,13 +117,16 @@ public enum DistributedTraining {
 
         let timed = options.steps > 1 ? options.steps - 1 : 1
         let perStep = [stepSeconds] + zip(network.phaseTimes.seconds, warmUp.seconds).map { $0 - $1 }
-        var slowest = perStep.map { $0 / Double(timed) }, total = slowest
+        let cpuPerStep = [stepCPUSeconds] + zip(network.phaseCPUTimes.seconds, warmUpCPU.seconds).map { $0 - $1 }
+        var slowest = perStep.map { $0 / Double(timed) }, total = slowest, cpuTotal = cpuPerStep.map { $0 / Double(timed) }
         do throws(MPIError) {
             try world.allReduce(&slowest, .max)
             try world.allReduce(&total, .sum)
+            try world.allReduce(&cpuTotal, .sum)
         } catch { throw .mpi(error) }
         guard world.rank == 0 else { return nil }
-        let seconds = zip(slowest, total).map { Seconds(slowestRank: $0, meanOverRanks: $1 / Double(plan.ranks)) }
+        let ranks = Double(plan.ranks)
+        let seconds = zip(slowest, zip(total, cpuTotal)).map { Seconds(slowestRank: $0, meanOverRanks: $1.0 / ranks, cpuMeanOverRanks: $1.1 / ranks) }
         return DistributedTrainingReport(
             ranks: plan.ranks, ranksPerDomain: plan.ranksPerDomain, towers: plan.towerFeatures, batchPerRank: batch, losses: losses,
             logits: options.recordLogits ? logits : nil, state: state, timedSteps: timed, stepSeconds: seconds[0],

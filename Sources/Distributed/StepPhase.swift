@@ -1,3 +1,5 @@
+import Glibc
+
 /// The phases of one distributed training step, in execution order, named as the simulator names
 /// its stages (`StepPlan`; `init(simulatorStage:)` maps them) so that measured and predicted
 /// times can be set side by side. With SPTT, the ids and pooled all-to-alls, the embedding
@@ -40,18 +42,32 @@ public struct PhaseTimes: Sendable, Hashable, Codable {
     }
 }
 
-/// Accumulates wall-clock time per phase on a monotonic clock. A class so that the parts of a
-/// step (the lookup, the peer exchange, the network) share one. Cost per measurement: two clock
-/// reads, tens of nanoseconds.
+/// Accumulates wall-clock time per phase on a monotonic clock, and the CPU time the process
+/// spent in it (all its threads, user and system: compute, MPI's polling, the kernel's network
+/// stack), which shows where a rank that shares its core waited and where it worked. A class so
+/// that the parts of a step (the lookup, the peer exchange, the network) share one. Cost per
+/// measurement: two monotonic reads (tens of ns) and two process CPU clock reads (system calls,
+/// under a µs each).
 final class PhaseClock {
     var times = PhaseTimes()
+    var cpuTimes = PhaseTimes()
     private let clock = ContinuousClock()
 
-    /// Runs `body`, adding its duration to `phase`.
+    /// Runs `body`, adding its duration and CPU time to `phase`.
     func measure<Result, Failure: Error>(_ phase: StepPhase, _ body: () throws(Failure) -> Result) throws(Failure) -> Result {
-        let start = clock.now
-        defer { times[phase] += Self.seconds(clock.now - start) }
+        let start = clock.now, cpuStart = Self.processCPUSeconds()
+        defer {
+            times[phase] += Self.seconds(clock.now - start)
+            cpuTimes[phase] += Self.processCPUSeconds() - cpuStart
+        }
         return try body()
+    }
+
+    /// CPU seconds this process has used, all threads (`CLOCK_PROCESS_CPUTIME_ID`).
+    static func processCPUSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
     }
 
     /// Runs the collective `body`, adding its duration to `phase` and reporting an MPI failure

@@ -7,7 +7,8 @@ import Workload
 ///
 /// The simulated step is the run as it is: the same tables on the same ranks (`DistributedPlan`'s
 /// table-wise placement, flat over all ranks or inside each tower's domain), the same towers on
-/// the same domains, the same per-rank batch; the ranks' one thread per step, whose blocking
+/// the same domains, the same per-rank batch, the same bytes on the wire (ids with their
+/// per-sample lengths, `SparseFeature.idLengthBytes`); the ranks' one thread per step, whose blocking
 /// collectives stop the computing, is `StepModel`'s serialized mode, and a CPU layer's passes over
 /// memory add to its GEMM time (`ComputeModel.overlapsArithmeticWithMemory` false). Efficiencies
 /// are 1: a calibrated cluster's peaks are measured rates (`CalibrationMeasurement`).
@@ -29,14 +30,17 @@ public struct StepPrediction: Sendable {
         }
         var sized = workload
         sized.training.batchPerGPU = batchPerRank
+        // The ranks send each sample's id count per feature with the ids (`IdRouting`).
+        let lengths = Double(SparseFeature.idLengthBytes)
         let stepPlan: StepPlan
         switch plan.layout {
         case .flat:
-            stepPlan = try FlatLayout(sharding: .tableWise, tableOwners: plan.ownerOfFeature).plan(workload: sized, cluster: cluster)
+            stepPlan = try FlatLayout(sharding: .tableWise, tableOwners: plan.ownerOfFeature, idLengthBytes: lengths).plan(workload: sized, cluster: cluster)
         case .sptt:
             var towerOfFeature = [Int](repeating: 0, count: workload.features.count)
             for (tower, features) in plan.towerFeatures.enumerated() { for feature in features { towerOfFeature[feature] = tower } }
             var sptt = SPTTLayout(towerCount: plan.domains, intraDomain: .tableWise, domainOfTower: Array(0 ..< plan.domains), tableOwners: plan.ownerOfFeature)
+            sptt.idLengthBytes = lengths
             sptt.assignment = try TowerAssignment(towerOfFeature: towerOfFeature, towerCount: plan.domains)
             let grid = try DomainGrid(cluster: cluster, level: DomainGrid.innermostLevel(of: cluster))
             guard grid.width == plan.ranksPerDomain else {

@@ -9,7 +9,7 @@ extension Interaction {
     /// - wukong: `layers` `WukongInteractionLayer`s, the first on `input.vectors` embeddings, the
     ///   others on n_F + n_L (layer i seeded with `mix(seed, i)`).
     /// Output width is `outputWidth(input)`. Throws when the shape cannot be built.
-    func makeLayer(_ input: InteractionInput, seed: UInt64, threads: ComputeThreads) throws(RecommendationNetworkError) -> any Layer {
+    public func makeLayer(_ input: InteractionInput, seed: UInt64, threads: ComputeThreads) throws(RecommendationNetworkError) -> any Layer {
         let d = input.dimension
         switch self {
         case .dot:
@@ -55,7 +55,7 @@ extension TowerModule {
     /// `dimension` (B × F_t·D in, B × d_t out, d_t = `outputWidth(features:dimension:)`), as the
     /// `TowerModule.Kind` documentation describes; projections are linear with a bias and no
     /// activation, MLP hidden layers use ReLU. Parameter count equals `parameterCount(features:dimension:)`.
-    func makeLayer(features: Int, dimension: Int, seed: UInt64, threads: ComputeThreads) throws(RecommendationNetworkError) -> any Layer {
+    public func makeLayer(features: Int, dimension: Int, seed: UInt64, threads: ComputeThreads) throws(RecommendationNetworkError) -> any Layer {
         let flattened = features * dimension
         let width = outputWidth(features: features, dimension: dimension)
         guard width >= 1 else { throw .invalidShape("a \(kindName) tower module needs a positive output width, got \(width)") }

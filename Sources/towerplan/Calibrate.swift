@@ -93,8 +93,9 @@ struct Calibrate: ParsableCommand {
     private func summary(_ m: CalibrationMeasurement) -> String {
         var parts = [
             String(
-                format: "%.2f GFLOP/s MLPs, %.2f GB/s streamed and %.2f GB/s embeddings per rank", m.gemmFlopsPerSecond / 1e9, m.streamBytesPerSecond / 1e9,
-                m.gatherBytesPerSecond / 1e9)
+                format: "%.2f GFLOP/s MLPs, %.2f GFLOP/s interactions, %.2f GB/s streamed, %.2f GB/s embedding lookups and %.2f GB/s backward per rank",
+                m.gemmFlopsPerSecond / 1e9, m.interactionFlopsPerSecond / 1e9, m.streamBytesPerSecond / 1e9, m.gatherBytesPerSecond / 1e9,
+                m.scatterBytesPerSecond / 1e9)
         ]
         for (name, link) in [("within a host", m.intraHost), ("across hosts", m.interHost)] {
             if let link { parts.append("\(name) \(Units.formatBits(perSecond: link.bandwidthBytesPerSecond)), \(Units.formatDuration(link.latencySeconds))") }
@@ -106,7 +107,7 @@ struct Calibrate: ParsableCommand {
     private func kernels() throws -> CalibrationKernels {
         guard let workload else { return .generic }
         let model = try orExit { try WorkloadLoader.load(path: workload) }
-        return try orExit { try CalibrationKernels(workload: model, batch: batch ?? model.training.batchPerGPU, ranks: ranks) }
+        return try orExit { try CalibrationKernels(workload: model, batch: batch ?? model.training.batchPerGPU, ranks: ranks, ranksPerHost: ranksPerHost ?? ranks) }
     }
 
     /// The rank program: measure with the other ranks; rank 0 writes the JSON to --output.

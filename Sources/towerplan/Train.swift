@@ -353,12 +353,15 @@ extension Train {
 }
 
 /// What `train --ranks` prints, as a value so the text and the JSON stay in step. Times are
-/// seconds per step of the slowest rank; `error` is (predicted − measured) / measured.
+/// seconds per step of the slowest rank (with the mean over ranks and the mean CPU time a rank
+/// used); `error` is (predicted − measured) / measured.
 struct DistributedTrainSummary: Encodable {
     struct Phase: Encodable {
         let name: String
         let measuredSeconds: Double?
         let meanOverRanksSeconds: Double?
+        /// Process CPU seconds in the phase, mean over ranks.
+        let cpuMeanOverRanksSeconds: Double?
         let predictedSeconds: Double?
         var error: Double? { predictedSeconds.flatMap { predicted in measuredSeconds.map { (predicted - $0) / $0 } } }
 
@@ -367,11 +370,12 @@ struct DistributedTrainSummary: Encodable {
             try container.encode(name, forKey: .name)
             try container.encodeIfPresent(measuredSeconds, forKey: .measuredSeconds)
             try container.encodeIfPresent(meanOverRanksSeconds, forKey: .meanOverRanksSeconds)
+            try container.encodeIfPresent(cpuMeanOverRanksSeconds, forKey: .cpuMeanOverRanksSeconds)
             try container.encodeIfPresent(predictedSeconds, forKey: .predictedSeconds)
             try container.encodeIfPresent(error, forKey: .error)
         }
 
-        enum CodingKeys: String, CodingKey { case name, measuredSeconds, meanOverRanksSeconds, predictedSeconds, error }
+        enum CodingKeys: String, CodingKey { case name, measuredSeconds, meanOverRanksSeconds, cpuMeanOverRanksSeconds, predictedSeconds, error }
     }
 
     let workload: String
@@ -418,7 +422,7 @@ struct DistributedTrainSummary: Encodable {
         phases = StepPhase.allCases.filter { measured[$0.rawValue] != nil || predicted[$0] != nil }.map {
             Phase(
                 name: $0.rawValue, measuredSeconds: measured[$0.rawValue]?.slowestRank, meanOverRanksSeconds: measured[$0.rawValue]?.meanOverRanks,
-                predictedSeconds: predicted[$0])
+                cpuMeanOverRanksSeconds: measured[$0.rawValue]?.cpuMeanOverRanks, predictedSeconds: predicted[$0])
         }
         self.report = report
     }
@@ -435,14 +439,16 @@ struct DistributedTrainSummary: Encodable {
         ]
         let format = { (seconds: Double?) in seconds.map { Units.formatDuration($0) } ?? "—" }
         let percent = { (error: Double?) in error.map { String(format: "%+.1f%%", $0 * 100) } ?? "" }
-        let step = Phase(name: "step", measuredSeconds: measuredStepSeconds, meanOverRanksSeconds: report.stepSeconds.meanOverRanks, predictedSeconds: predictedStepSeconds)
-        var rows = [["phase (per step, slowest rank)", "measured", "mean over ranks"] + (predictedStepSeconds == nil ? [] : ["predicted", "error"])]
+        let step = Phase(
+            name: "step", measuredSeconds: measuredStepSeconds, meanOverRanksSeconds: report.stepSeconds.meanOverRanks,
+            cpuMeanOverRanksSeconds: report.stepSeconds.cpuMeanOverRanks, predictedSeconds: predictedStepSeconds)
+        var rows = [["phase (per step, slowest rank)", "measured", "mean over ranks", "CPU, mean"] + (predictedStepSeconds == nil ? [] : ["predicted", "error"])]
         for phase in phases + [step] {
             rows.append(
-                [phase.name, format(phase.measuredSeconds), format(phase.meanOverRanksSeconds)]
+                [phase.name, format(phase.measuredSeconds), format(phase.meanOverRanksSeconds), format(phase.cpuMeanOverRanksSeconds)]
                     + (predictedStepSeconds == nil ? [] : [format(phase.predictedSeconds), percent(phase.error)]))
         }
-        lines += textTable(rows, rightAligned: [1, 2, 3, 4]).map { "  " + $0 }
+        lines += textTable(rows, rightAligned: [1, 2, 3, 4, 5]).map { "  " + $0 }
         return lines.joined(separator: "\n")
     }
 }

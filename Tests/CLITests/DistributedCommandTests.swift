@@ -8,7 +8,7 @@ import Testing
     /// A measurement as `calibrate --json` prints it (the hidden `--measurement` option reads this file instead of measuring).
     static let measurement = """
         {"ranks": 4, "ranks_per_host": 2, "kernels": "test shapes", "gemm_flops_per_second": 12345000000,
-         "stream_bytes_per_second": 7500000000, "gather_bytes_per_second": 2500000000, "memory_bytes_per_rank": 8000000000,
+         "stream_bytes_per_second": 7500000000, "interaction_flops_per_second": 3000000000, "gather_bytes_per_second": 2500000000, "scatter_bytes_per_second": 1500000000, "memory_bytes_per_rank": 8000000000,
          "intra_host": {"bandwidth_bytes_per_second": 6000000000, "latency_seconds": 0.000004},
          "inter_host": {"bandwidth_bytes_per_second": 125000000, "latency_seconds": 0.00005}}
         """
@@ -27,7 +27,7 @@ import Testing
         #expect(result.status == 0, "\(result.errors)")
         let xml = try String(contentsOf: output, encoding: .utf8)
         for expected in [
-            #"memory-bandwidth="7500000000B/s" gather-bandwidth="2500000000B/s""#, #"<peak precision="fp32" flops="12345000000FLOP/s"/>"#,
+            #"memory-bandwidth="7500000000B/s" gather-bandwidth="2500000000B/s" scatter-bandwidth="1500000000B/s" interaction-flops="3000000000FLOP/s""#, #"<peak precision="fp32" flops="12345000000FLOP/s"/>"#,
             #"memory="8000000000""#,
             #"<accelerator id="rank" model="cpu-rank" count="2"/>"#, #"<host template="node" count="2"/>"#,
             #"<link a="rank" b="shm" bandwidth="6000000000B/s" latency="2000.000ns""#,
@@ -71,5 +71,10 @@ import Testing
         let names = Set(phases.compactMap { $0["name"] as? String })
         #expect(names.contains("dense gradient all-reduce"))
         #expect(names.contains(layout == "dmt" ? "input dist: ids peer all-to-all" : "input dist: ids all-to-all"))
+        // Every measured phase reports the CPU time a rank's process used in it; the dense
+        // forward computes, so it used some.
+        #expect(phases.allSatisfy { ($0["cpu_mean_over_ranks_seconds"] as? Double ?? -1) >= 0 })
+        let forward = try #require(phases.first { $0["name"] as? String == "bottom MLP + interaction + top MLP forward" })
+        #expect((forward["cpu_mean_over_ranks_seconds"] as? Double ?? 0) > 0)
     }
 }

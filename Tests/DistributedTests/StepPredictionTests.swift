@@ -9,7 +9,8 @@ import Workload
 /// own placement, every simulator stage summed into the trainer phase that measures it.
 @Suite struct StepPredictionTests {
     static let measurement = CalibrationMeasurement(
-        ranks: 4, ranksPerHost: 2, kernels: "test", gemmFlopsPerSecond: 50e9, streamBytesPerSecond: 5e9, gatherBytesPerSecond: 2e9,
+        ranks: 4, ranksPerHost: 2, kernels: "test", gemmFlopsPerSecond: 50e9, streamBytesPerSecond: 5e9, interactionFlopsPerSecond: 10e9,
+        gatherBytesPerSecond: 2e9, scatterBytesPerSecond: 1e9,
         memoryBytesPerRank: 4e9, intraHost: .init(bandwidthBytesPerSecond: 4e9, latencySeconds: 20e-6),
         interHost: .init(bandwidthBytesPerSecond: 1.25e8, latencySeconds: 100e-6))
 
@@ -32,6 +33,36 @@ import Workload
         #expect(prediction.stepSeconds >= prediction.phaseSeconds.values.reduce(0, +) * (1 - 1e-12))
         // The simulated tables sit where the run puts them.
         #expect(prediction.step.tasks.contains { $0.name == "embedding lookup" })
+    }
+
+    @Test func calibrationTimesTheRunsOwnShapes() throws {
+        let workload = try WorkloadLoader.load(path: "workloads/synthetic-planted.xml")
+        let model = try #require(workload.recommendation)
+        let kernels = try CalibrationKernels(workload: workload, batch: 32, ranks: 4, ranksPerHost: 2)
+        // The flat over-arch on the rank's batch; the dot tower module of a tower of ⌈40 / 2⌉
+        // features on the B·H samples its rank serves; the SPTT over-arch on two towers' outputs
+        // (2 × 40 values = 5 vectors of 16) and the bottom MLP's output.
+        let towerInput = InteractionInput(embeddings: 5, dimension: 16, denseWidth: 16)
+        #expect(kernels.interactions == [
+            .init(.overArch(.dot, model.interactionInput), batch: 32),
+            .init(.towerModule(model.towerModule, features: 20, dimension: 16), batch: 64),
+            .init(.overArch(.dot, towerInput), batch: 32),
+        ])
+        // Counted as the simulator counts them: forward + backward FLOPs, all interaction FLOPs.
+        let tower = kernels.interactions[1].work
+        #expect(tower.flops == 0)
+        #expect(tower.interactionFlops
+            == model.towerModule.forwardFLOPs(features: 20, dimension: 16, batch: 64) + model.towerModule.backwardFLOPs(features: 20, dimension: 16, batch: 64))
+        // One host: no towers to time.
+        #expect(try CalibrationKernels(workload: workload, batch: 32, ranks: 2, ranksPerHost: 2).interactions.count == 1)
+        // Every table is timed once, by the rank the flat layout puts it on, on the global batch.
+        let shares = try #require(kernels.tablesOfRank)
+        #expect(shares.count == 4 && shares.joined().sorted() == Array(0 ..< 40) && shares.allSatisfy { !$0.isEmpty })
+        #expect(kernels.tableSamples == 128)
+        #expect(Calibration.interactionRate(kernels, streamBytesPerSecond: 1e10, seed: 1) > 0)
+        var none = kernels
+        none.interactions = []
+        #expect(Calibration.interactionRate(none, streamBytesPerSecond: 1e10, seed: 1) == 0)
     }
 
     @Test func aClusterOfAnotherShapeIsRejected() throws {
