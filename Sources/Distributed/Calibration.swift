@@ -324,14 +324,14 @@ public enum Calibration {
         // means over the ranks that hold some.
         var rates = [mlp, stream, interaction, embedding?.gather ?? 0, embedding?.scatter ?? 0, embedding == nil ? 0 : 1]
         try world.allReduce(&rates, .sum)
-        let compute = computeBurst(kernels, seed: seed)
+        let bursts = computeBursts(kernels, seed: seed)
         let hosts = world.size / ranksPerHost
         // Inside a host each rank's link to the shared-memory switch carries its bytes to the L − 1
         // others; across hosts each host's uplink carries its L ranks' bytes to H − 1 peers each.
         let intra = ranksPerHost >= 2
-            ? try link(world, groupOf: { $0 / ranksPerHost }, busiestLinkPairs: Double(ranksPerHost - 1), between: compute) : nil
+            ? try link(world, groupOf: { $0 / ranksPerHost }, busiestLinkPairs: Double(ranksPerHost - 1), bursts: bursts) : nil
         let inter = hosts >= 2
-            ? try link(world, groupOf: { $0 % ranksPerHost }, busiestLinkPairs: Double(ranksPerHost * (hosts - 1)), between: compute) : nil
+            ? try link(world, groupOf: { $0 % ranksPerHost }, busiestLinkPairs: Double(ranksPerHost * (hosts - 1)), bursts: bursts) : nil
         guard world.rank == 0 else { return nil }
         return CalibrationMeasurement(
             ranks: world.size, ranksPerHost: ranksPerHost, kernels: kernels.description, gemmFlopsPerSecond: rates[0] / Double(world.size),
@@ -528,43 +528,56 @@ public enum Calibration {
         return Double(runs) * amount / seconds
     }
 
-    /// One forward pass of the kernels' first MLP: the compute a latency measurement puts between
-    /// two collectives, as training does.
-    static func computeBurst(_ kernels: CalibrationKernels, seed: UInt64) -> () -> Void {
-        guard let shape = kernels.mlps.first else { return {} }
+    /// Work a link measurement puts between two collectives, as training does: one forward pass of
+    /// the kernels' first MLP (`short`), and as many as fill about 10 ms (`gap`; see `link`).
+    static func computeBursts(_ kernels: CalibrationKernels, seed: UInt64) -> (short: () -> Void, gap: () -> Void) {
+        guard let shape = kernels.mlps.first else { return ({}, {}) }
         let network = MLPNetwork(shape, finalReLU: false, seed: seed)
         var generator = SeededGenerator(seed: seed)
         let input = Matrix(rows: kernels.batch, columns: shape.inputWidth, values: (0 ..< kernels.batch * shape.inputWidth).map { _ in generator.nextFloat() })
-        return { _ = network.forward(input) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var passes = 0
+        repeat {
+            _ = network.forward(input)
+            passes += 1
+        } while PhaseClock.seconds(clock.now - start) < 0.01
+        return ({ _ = network.forward(input) }, { for _ in 0 ..< passes { _ = network.forward(input) } })
     }
 
     /// Bandwidth and latency of one kind of link, as collectives get them while every rank trains.
     /// Every rank at once, in the groups `groupOf` forms (the hosts for the intra-host link, the
-    /// peers across hosts for the inter-host one), alternates `compute` and an all-to-all, first
-    /// of one float per pair (100 calls), then of 64k floats (256 KB) per pair (60 calls). Latency: the mean time of the
-    /// small one. Bandwidth: the bytes the busiest link carries in the large one (`busiestLinkPairs`
-    /// × 256 KB) over its mean time less the latency — the simulator's all-to-all cost (latency +
-    /// busiest link's bytes / bandwidth) inverted. Measured this way, and not by a ping-pong
-    /// between two ranks while the others wait, the figures include what concurrency costs: the
-    /// senders sharing the link and, on an oversubscribed machine, the waits for the other ranks
-    /// to be scheduled and for the transfer to progress. Collective over `world`; the link on rank 0.
+    /// peers across hosts for the inter-host one), runs all-to-alls with compute between them.
+    /// Latency: the mean time of 100 all-to-alls of one float per pair, a short burst of compute
+    /// between them. Bandwidth: the bytes the busiest link carries in an all-to-all of 64k floats
+    /// (256 KB) per pair (`busiestLinkPairs` × 256 KB) over its mean time less the latency — the
+    /// simulator's all-to-all cost (latency + busiest link's bytes / bandwidth) inverted — timed
+    /// twice, 30 calls with the short burst between them and 30 with 10 ms of compute, and the
+    /// faster taken: each way has an artifact that only slows it. Back to back, emulated TCP links
+    /// at times fall into a regime where every other exchange stalls ~4 ms (a 1 Gb/s link measured
+    /// 530 instead of 960 Mb/s in one calibration of four; the runs, compute between exchanges,
+    /// never showed it); after 10 ms of compute on an oversubscribed machine the ranks arrive
+    /// milliseconds apart, and the wait counts as transfer. Measured this way, and not by a
+    /// ping-pong between two ranks while the others wait, the figures include what concurrency
+    /// costs: the senders sharing the link and, on an oversubscribed machine, the waits for the
+    /// other ranks to be scheduled and for the transfer to progress. Each figure is the mean over
+    /// ranks. Collective over `world`; the link on rank 0.
     static func link(
-        _ world: Communicator, groupOf: (Int) -> Int, busiestLinkPairs: Double, between compute: () -> Void
+        _ world: Communicator, groupOf: (Int) -> Int, busiestLinkPairs: Double, bursts: (short: () -> Void, gap: () -> Void)
     ) throws(MPIError) -> CalibrationMeasurement.Link? {
         let group = try world.split(color: groupOf(world.rank), key: world.rank)
         let largeFloats = 65_536
-        let small = try meanAllToAllSeconds(group, world: world, floatsPerPair: 1, calls: 100, between: compute)
-        // 60 large calls: over emulated TCP links some exchanges stall for ~4 ms (no loss nor
-        // retransmission counted; the cause is not pinned down) in runs of several calls, so a
-        // short sample swung the bandwidth between 530 and 960 Mb/s from one calibration to the next.
-        let large = try meanAllToAllSeconds(group, world: world, floatsPerPair: largeFloats, calls: 60, between: compute)
+        let latency = try allToAllSeconds(group, world: world, floatsPerPair: 1, calls: 100, between: bursts.short)
+        let backToBack = try allToAllSeconds(group, world: world, floatsPerPair: largeFloats, calls: 30, between: bursts.short)
+        let spaced = try allToAllSeconds(group, world: world, floatsPerPair: largeFloats, calls: 30, between: bursts.gap)
         let bytes = busiestLinkPairs * Double(largeFloats * MemoryLayout<Float>.size)
-        return world.rank == 0 ? CalibrationMeasurement.Link(bandwidthBytesPerSecond: bytes / max(large - small, 1e-9), latencySeconds: small) : nil
+        let bandwidth = bytes / max(min(backToBack, spaced) - latency, 1e-9)
+        return world.rank == 0 ? CalibrationMeasurement.Link(bandwidthBytesPerSecond: bandwidth, latencySeconds: latency) : nil
     }
 
-    /// Mean seconds of one all-to-all of `floatsPerPair` floats per pair in `group`, over `calls`
-    /// calls each preceded by `compute` (untimed), averaged over all ranks of `world`.
-    static func meanAllToAllSeconds(
+    /// Mean seconds of `calls` all-to-alls of `floatsPerPair` floats per pair in `group`, each
+    /// preceded by `compute` (untimed), averaged over all ranks of `world`.
+    static func allToAllSeconds(
         _ group: Communicator, world: Communicator, floatsPerPair: Int, calls: Int, between compute: () -> Void
     ) throws(MPIError) -> Double {
         let send = [Float](repeating: 1, count: group.size * floatsPerPair)
@@ -591,4 +604,5 @@ public enum Calibration {
         try world.allReduce(&mean, .sum)
         return mean[0] / Double(world.size)
     }
+
 }

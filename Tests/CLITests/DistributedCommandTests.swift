@@ -41,6 +41,28 @@ import Testing
         #expect(validation.output.contains("4 accelerators"))
     }
 
+    /// A real calibration: two ranks of this machine (as two hosts, without emulation) time the
+    /// workload's kernels and links and write a topology the simulator loads.
+    @Test(.enabled(if: mpirunInstalled, "mpirun is not installed"))
+    func twoRankCalibrationWritesEveryMeasuredRate() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("towerplan-calibrate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("calibrated.xml")
+        let result = try CommandLineTests.run([
+            "calibrate", "--ranks", "2", "--ranks-per-host", "1", "--workload", "workloads/synthetic-planted.xml", "--batch", "64", "-o", output.path,
+        ])
+        #expect(result.status == 0, "\(result.errors)")
+        let xml = try String(contentsOf: output, encoding: .utf8)
+        for attribute in ["memory-bandwidth", "gather-bandwidth", "scatter-bandwidth", "interaction-flops"] {
+            #expect(xml.contains(" \(attribute)=\""), "missing \(attribute) in\n\(xml)")
+        }
+        // The tower module of a 20-feature tower at 2 × 64 samples and both over-arch shapes were timed.
+        #expect(xml.contains("dot tower module of 20 features at batch 128"))
+        let validation = try CommandLineTests.run(["topo", "validate", output.path])
+        #expect(validation.status == 0, "\(validation.output)\(validation.errors)")
+    }
+
     @Test(arguments: [
         (["--ranks", "5", "--ranks-per-host", "2", "--steps", "2"], "not a multiple of --ranks-per-host"),
         (["--ranks", "4"], "give --steps"),
