@@ -67,9 +67,7 @@ struct Calibrate: ParsableCommand {
         let measured: CalibrationMeasurement
         if let measurement {
             // Tests inject a measurement here, as --json prints it, so the file's numbers can be checked exactly.
-            let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .convertFromSnakeCase
-            measured = try orExit { try decoder.decode(CalibrationMeasurement.self, from: Data(contentsOf: URL(fileURLWithPath: measurement))) }
+            measured = try orExit { try Self.readMeasurement(measurement) }
         } else {
             _ = try kernels()  // a workload that does not load fails here, before mpirun starts
             let job = LocalMPIJob(
@@ -101,6 +99,27 @@ struct Calibrate: ParsableCommand {
             if let link { parts.append("\(name) \(Units.formatBits(perSecond: link.bandwidthBytesPerSecond)), \(Units.formatDuration(link.latencySeconds))") }
         }
         return parts.joined(separator: "; ")
+    }
+
+    /// A measurement as `--json` prints it, read from `path`. A field that is missing (a file an
+    /// older towerplan wrote lacks the newer rates) or malformed is named in the error.
+    static func readMeasurement(_ path: String) throws -> CalibrationMeasurement {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ValidationError("cannot read the measurement \(path): \(error.localizedDescription)")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do {
+            return try decoder.decode(CalibrationMeasurement.self, from: data)
+        } catch DecodingError.keyNotFound(let key, _) {
+            let field = key.stringValue.reduce(into: "") { name, character in
+                name += character.isUppercase ? "_" + character.lowercased() : String(character)
+            }
+            throw ValidationError("the measurement \(path) has no \(field) (written by an older towerplan calibrate?): measure again")
+        } catch {
+            throw ValidationError("the measurement \(path) is not what calibrate --json writes: \(error)")
+        }
     }
 
     /// The kernels' shapes: --workload's at --batch, or the generic ones.

@@ -41,6 +41,18 @@ import Testing
         #expect(validation.output.contains("4 accelerators"))
     }
 
+    @Test func aMeasurementWithoutTheNewerRatesIsNamedNotCrashedOn() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("towerplan-calibrate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("old.json"), output = directory.appendingPathComponent("calibrated.xml")
+        try Data(Self.measurement.replacingOccurrences(of: #""interaction_flops_per_second": 3000000000, "#, with: "").utf8).write(to: input)
+        let result = try CommandLineTests.run(["calibrate", "--measurement", input.path, "-o", output.path, "--ranks", "4", "--ranks-per-host", "2"])
+        #expect(result.status != 0)
+        #expect(result.errors.contains("has no interaction_flops_per_second"), "\(result.errors)")
+        #expect(!FileManager.default.fileExists(atPath: output.path))
+    }
+
     /// A real calibration: two ranks of this machine (as two hosts, without emulation) time the
     /// workload's kernels and links and write a topology the simulator loads.
     @Test(.enabled(if: mpirunInstalled, "mpirun is not installed"))
