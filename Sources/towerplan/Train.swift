@@ -337,7 +337,8 @@ extension Train {
         let report = try orExit { try JSONDecoder().decode(DistributedTrainingReport.self, from: try job.run(arguments: arguments)) }
         let summary = DistributedTrainSummary(
             workload: model.name, layout: layout.rawValue, ranksPerHost: perHost, emulatedUplinkBitsPerSecond: job.emulatedUplink?.bitsPerSecond,
-            towers: layout == .dmt ? towerNote(towerCount: plan.domains) : nil, report: report, prediction: prediction)
+            towers: layout == .dmt ? towerNote(towerCount: plan.domains) : nil, report: report, prediction: prediction,
+            cores: ProcessInfo.processInfo.activeProcessorCount)
         print(json ? try jsonText(summary) : summary.text)
     }
 
@@ -394,13 +395,16 @@ struct DistributedTrainSummary: Encodable {
     let predictedSamplesPerSecond: Double?
     /// How the DMT towers were formed.
     let towers: String?
+    /// Cores of the machine the ranks ran on (they all ran here).
+    let cores: Int
     let phases: [Phase]
     let report: DistributedTrainingReport
 
     init(
         workload: String, layout: String, ranksPerHost: Int, emulatedUplinkBitsPerSecond: Double?, towers: String?, report: DistributedTrainingReport,
-        prediction: StepPrediction?
+        prediction: StepPrediction?, cores: Int
     ) {
+        self.cores = cores
         self.workload = workload
         self.towers = towers
         self.layout = layout
@@ -449,6 +453,14 @@ struct DistributedTrainSummary: Encodable {
                     + (predictedStepSeconds == nil ? [] : [format(phase.predictedSeconds), percent(phase.error)]))
         }
         lines += textTable(rows, rightAligned: [1, 2, 3, 4, 5]).map { "  " + $0 }
+        if predictedStepSeconds != nil && ranks > cores {
+            lines += [
+                "",
+                "  note: \(ranks) ranks shared this machine's \(cores) cores. The simulator does not model collectives waiting for ranks",
+                "  the scheduler has not run, so the more collectives a step has (SPTT more than flat), the lower its prediction",
+                "  (README, \"Predicted against measured\").",
+            ]
+        }
         return lines.joined(separator: "\n")
     }
 }

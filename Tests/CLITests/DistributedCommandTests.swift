@@ -53,6 +53,26 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: output.path))
     }
 
+    /// `--predict` on a calibrated topology prints predicted against measured per phase, and says
+    /// when the ranks outnumbered the cores, the regime whose scheduling waits it does not model.
+    @Test(.enabled(if: mpirunInstalled, "mpirun is not installed"))
+    func predictedRunsSayWhenRanksOutnumberCores() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("towerplan-predict-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("measurement.json"), topology = directory.appendingPathComponent("calibrated.xml")
+        try Data(Self.measurement.utf8).write(to: input)
+        let calibrated = try CommandLineTests.run(["calibrate", "--measurement", input.path, "-o", topology.path, "--ranks", "4", "--ranks-per-host", "2"])
+        #expect(calibrated.status == 0, "\(calibrated.errors)")
+        let result = try CommandLineTests.run([
+            "train", "--workload", "workloads/synthetic-planted.xml", "--ranks", "4", "--ranks-per-host", "2", "--layout", "dmt", "--steps", "2",
+            "--batch", "16", "--predict", "--topology", topology.path,
+        ])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.contains("predicted") && result.output.contains("tower module forward"))
+        #expect(result.output.contains("ranks shared this machine's") == (ProcessInfo.processInfo.activeProcessorCount < 4), "\(result.output)")
+    }
+
     /// A real calibration: two ranks of this machine (as two hosts, without emulation) time the
     /// workload's kernels and links and write a topology the simulator loads.
     @Test(.enabled(if: mpirunInstalled, "mpirun is not installed"))
@@ -99,6 +119,7 @@ import Testing
         #expect(result.status == 0, "\(result.errors)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
         #expect(json["steps"] as? Int == 3)
+        #expect(json["cores"] as? Int == ProcessInfo.processInfo.activeProcessorCount)
         #expect((json["samples_per_second"] as? Double ?? 0) > 0)
         #expect((json["measured_step_seconds"] as? Double ?? 0) > 0)
         let phases = try #require(json["phases"] as? [[String: Any]])
