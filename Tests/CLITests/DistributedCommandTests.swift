@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `towerplan calibrate` and `towerplan train --ranks` end to end: the calibrated topology file
@@ -18,81 +19,77 @@ import Testing
     }
 
     @Test func calibratedTopologyCarriesTheMeasuredNumbersAndValidates() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("towerplan-calibrate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let input = directory.appendingPathComponent("measurement.json"), output = directory.appendingPathComponent("calibrated.xml")
-        try Data(Self.measurement.utf8).write(to: input)
-        let result = try CommandLineTests.run(["calibrate", "--measurement", input.path, "-o", output.path, "--ranks", "4", "--ranks-per-host", "2"])
-        #expect(result.status == 0, "\(result.errors)")
-        let xml = try String(contentsOf: output, encoding: .utf8)
-        for expected in [
-            #"memory-bandwidth="7500000000B/s" gather-bandwidth="2500000000B/s" scatter-bandwidth="1500000000B/s" interaction-flops="3000000000FLOP/s""#, #"<peak precision="fp32" flops="12345000000FLOP/s"/>"#,
-            #"memory="8000000000""#,
-            #"<accelerator id="rank" model="cpu-rank" count="2"/>"#, #"<host template="node" count="2"/>"#,
-            #"<link a="rank" b="shm" bandwidth="6000000000B/s" latency="2000.000ns""#,
-            // Cross-host: (50 µs − 4 µs) / 2 on each NIC link, so that rank → shm → nic → switch → nic → shm → rank adds up to 50 µs.
-            #"<link a="host/nic" b="switch" bandwidth="125000000B/s" latency="23000.000ns""#,
-        ] {
-            #expect(xml.contains(expected), "missing \(expected) in\n\(xml)")
+        try withScratchDirectory("towerplan-calibrate") { directory in
+            let input = directory.appendingPathComponent("measurement.json"), output = directory.appendingPathComponent("calibrated.xml")
+            try Data(Self.measurement.utf8).write(to: input)
+            let result = try CommandLineTests.run(["calibrate", "--measurement", input.path, "-o", output.path, "--ranks", "4", "--ranks-per-host", "2"])
+            #expect(result.status == 0, "\(result.errors)")
+            let xml = try String(contentsOf: output, encoding: .utf8)
+            for expected in [
+                #"memory-bandwidth="7500000000B/s" gather-bandwidth="2500000000B/s" scatter-bandwidth="1500000000B/s" interaction-flops="3000000000FLOP/s""#, #"<peak precision="fp32" flops="12345000000FLOP/s"/>"#,
+                #"memory="8000000000""#,
+                #"<accelerator id="rank" model="cpu-rank" count="2"/>"#, #"<host template="node" count="2"/>"#,
+                #"<link a="rank" b="shm" bandwidth="6000000000B/s" latency="2000.000ns""#,
+                // Cross-host: (50 µs − 4 µs) / 2 on each NIC link, so that rank → shm → nic → switch → nic → shm → rank adds up to 50 µs.
+                #"<link a="host/nic" b="switch" bandwidth="125000000B/s" latency="23000.000ns""#,
+            ] {
+                #expect(xml.contains(expected), "missing \(expected) in\n\(xml)")
+            }
+            let validation = try CommandLineTests.run(["topo", "validate", output.path])
+            #expect(validation.status == 0, "\(validation.output)\(validation.errors)")
+            #expect(validation.output.contains("4 accelerators"))
         }
-        let validation = try CommandLineTests.run(["topo", "validate", output.path])
-        #expect(validation.status == 0, "\(validation.output)\(validation.errors)")
-        #expect(validation.output.contains("4 accelerators"))
     }
 
     @Test func aMeasurementWithoutTheNewerRatesIsNamedNotCrashedOn() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("towerplan-calibrate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let input = directory.appendingPathComponent("old.json"), output = directory.appendingPathComponent("calibrated.xml")
-        try Data(Self.measurement.replacingOccurrences(of: #""interaction_flops_per_second": 3000000000, "#, with: "").utf8).write(to: input)
-        let result = try CommandLineTests.run(["calibrate", "--measurement", input.path, "-o", output.path, "--ranks", "4", "--ranks-per-host", "2"])
-        #expect(result.status != 0)
-        #expect(result.errors.contains("has no interaction_flops_per_second"), "\(result.errors)")
-        #expect(!FileManager.default.fileExists(atPath: output.path))
+        try withScratchDirectory("towerplan-calibrate") { directory in
+            let input = directory.appendingPathComponent("old.json"), output = directory.appendingPathComponent("calibrated.xml")
+            try Data(Self.measurement.replacingOccurrences(of: #""interaction_flops_per_second": 3000000000, "#, with: "").utf8).write(to: input)
+            let result = try CommandLineTests.run(["calibrate", "--measurement", input.path, "-o", output.path, "--ranks", "4", "--ranks-per-host", "2"])
+            #expect(result.status != 0)
+            #expect(result.errors.contains("has no interaction_flops_per_second"), "\(result.errors)")
+            #expect(!FileManager.default.fileExists(atPath: output.path))
+        }
     }
 
     /// `--predict` on a calibrated topology prints predicted against measured per phase, and says
     /// when the ranks outnumbered the cores, the regime whose scheduling waits it does not model.
     @Test(.enabled(if: mpirunInstalled, "mpirun is not installed"))
     func predictedRunsSayWhenRanksOutnumberCores() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("towerplan-predict-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let input = directory.appendingPathComponent("measurement.json"), topology = directory.appendingPathComponent("calibrated.xml")
-        try Data(Self.measurement.utf8).write(to: input)
-        let calibrated = try CommandLineTests.run(["calibrate", "--measurement", input.path, "-o", topology.path, "--ranks", "4", "--ranks-per-host", "2"])
-        #expect(calibrated.status == 0, "\(calibrated.errors)")
-        let result = try CommandLineTests.run([
-            "train", "--workload", "workloads/synthetic-planted.xml", "--ranks", "4", "--ranks-per-host", "2", "--layout", "dmt", "--steps", "2",
-            "--batch", "16", "--predict", "--topology", topology.path,
-        ])
-        #expect(result.status == 0, "\(result.errors)")
-        #expect(result.output.contains("predicted") && result.output.contains("tower module forward"))
-        #expect(result.output.contains("ranks shared this machine's") == (ProcessInfo.processInfo.activeProcessorCount < 4), "\(result.output)")
+        try withScratchDirectory("towerplan-predict") { directory in
+            let input = directory.appendingPathComponent("measurement.json"), topology = directory.appendingPathComponent("calibrated.xml")
+            try Data(Self.measurement.utf8).write(to: input)
+            let calibrated = try CommandLineTests.run(["calibrate", "--measurement", input.path, "-o", topology.path, "--ranks", "4", "--ranks-per-host", "2"])
+            #expect(calibrated.status == 0, "\(calibrated.errors)")
+            let result = try CommandLineTests.run([
+                "train", "--workload", "workloads/synthetic-planted.xml", "--ranks", "4", "--ranks-per-host", "2", "--layout", "dmt", "--steps", "2",
+                "--batch", "16", "--predict", "--topology", topology.path,
+            ])
+            #expect(result.status == 0, "\(result.errors)")
+            #expect(result.output.contains("predicted") && result.output.contains("tower module forward"))
+            #expect(result.output.contains("ranks shared this machine's") == (ProcessInfo.processInfo.activeProcessorCount < 4), "\(result.output)")
+        }
     }
 
     /// A real calibration: two ranks of this machine (as two hosts, without emulation) time the
     /// workload's kernels and links and write a topology the simulator loads.
     @Test(.enabled(if: mpirunInstalled, "mpirun is not installed"))
     func twoRankCalibrationWritesEveryMeasuredRate() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("towerplan-calibrate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let output = directory.appendingPathComponent("calibrated.xml")
-        let result = try CommandLineTests.run([
-            "calibrate", "--ranks", "2", "--ranks-per-host", "1", "--workload", "workloads/synthetic-planted.xml", "--batch", "64", "-o", output.path,
-        ])
-        #expect(result.status == 0, "\(result.errors)")
-        let xml = try String(contentsOf: output, encoding: .utf8)
-        for attribute in ["memory-bandwidth", "gather-bandwidth", "scatter-bandwidth", "interaction-flops"] {
-            #expect(xml.contains(" \(attribute)=\""), "missing \(attribute) in\n\(xml)")
+        try withScratchDirectory("towerplan-calibrate") { directory in
+            let output = directory.appendingPathComponent("calibrated.xml")
+            let result = try CommandLineTests.run([
+                "calibrate", "--ranks", "2", "--ranks-per-host", "1", "--workload", "workloads/synthetic-planted.xml", "--batch", "64", "-o", output.path,
+            ])
+            #expect(result.status == 0, "\(result.errors)")
+            let xml = try String(contentsOf: output, encoding: .utf8)
+            for attribute in ["memory-bandwidth", "gather-bandwidth", "scatter-bandwidth", "interaction-flops"] {
+                #expect(xml.contains(" \(attribute)=\""), "missing \(attribute) in\n\(xml)")
+            }
+            // The tower module of a 20-feature tower at 2 × 64 samples and both over-arch shapes were timed.
+            #expect(xml.contains("dot tower module of 20 features at batch 128"))
+            let validation = try CommandLineTests.run(["topo", "validate", output.path])
+            #expect(validation.status == 0, "\(validation.output)\(validation.errors)")
         }
-        // The tower module of a 20-feature tower at 2 × 64 samples and both over-arch shapes were timed.
-        #expect(xml.contains("dot tower module of 20 features at batch 128"))
-        let validation = try CommandLineTests.run(["topo", "validate", output.path])
-        #expect(validation.status == 0, "\(validation.output)\(validation.errors)")
     }
 
     @Test(arguments: [

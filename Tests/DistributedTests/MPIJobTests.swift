@@ -59,57 +59,57 @@ struct MPIJobTests {
 
     /// Trains `testCase` on 4 ranks (on `hosts` when given) and compares with one process.
     private func expectSingleProcessSteps(_ testCase: Case, hosts: EmulatedHosts?) throws {
-        let directory = try MPIJob.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let workloadFile = directory.appendingPathComponent("workload.xml")
-        try MPIJob.workloadXML(towerModule: testCase.towerModule).write(to: workloadFile, atomically: true, encoding: .utf8)
-        let report = try MPIJob.train(
-            ranks: Self.ranks, workload: workloadFile, in: directory, hosts: hosts,
-            arguments: testCase.workerArguments + [
-                "--batch", "\(Self.batchPerRank)", "--steps", "\(Self.steps)", "--seed", "\(Self.seed)", "--record-logits", "--export-state",
-            ])
+        try withScratchDirectory("towerplan-mpi") { directory in
+            let workloadFile = directory.appendingPathComponent("workload.xml")
+            try MPIJob.workloadXML(towerModule: testCase.towerModule).write(to: workloadFile, atomically: true, encoding: .utf8)
+            let report = try MPIJob.train(
+                ranks: Self.ranks, workload: workloadFile, in: directory, hosts: hosts,
+                arguments: testCase.workerArguments + [
+                    "--batch", "\(Self.batchPerRank)", "--steps", "\(Self.steps)", "--seed", "\(Self.seed)", "--record-logits", "--export-state",
+                ])
 
-        let workload = try WorkloadLoader.load(path: workloadFile.path)
-        var source = try SyntheticDataset(workload: workload).training()
-        let model = try RecommendationNetwork(workload: workload, layout: testCase.reference, seed: Self.seed)
-        var logits: [[Float]] = [], losses: [Float] = []
-        for _ in 0 ..< Self.steps {
-            let batch = try #require(try source.next(size: Self.ranks * Self.batchPerRank))
-            logits.append(model.logits(batch))
-            losses.append(model.trainStep(batch))
-        }
+            let workload = try WorkloadLoader.load(path: workloadFile.path)
+            var source = try SyntheticDataset(workload: workload).training()
+            let model = try RecommendationNetwork(workload: workload, layout: testCase.reference, seed: Self.seed)
+            var logits: [[Float]] = [], losses: [Float] = []
+            for _ in 0 ..< Self.steps {
+                let batch = try #require(try source.next(size: Self.ranks * Self.batchPerRank))
+                logits.append(model.logits(batch))
+                losses.append(model.trainStep(batch))
+            }
 
-        let reportedLogits = try #require(report.logits)
-        #expect(reportedLogits.count == Self.steps)
-        for (step, (actual, expected)) in zip(reportedLogits, logits).enumerated() {
-            expectClose(actual, expected, "logits of step \(step + 1)")
+            let reportedLogits = try #require(report.logits)
+            #expect(reportedLogits.count == Self.steps)
+            for (step, (actual, expected)) in zip(reportedLogits, logits).enumerated() {
+                expectClose(actual, expected, "logits of step \(step + 1)")
+            }
+            expectClose(report.losses, losses, "losses")
+            let state = try #require(report.state)
+            let expected = model.exportState()
+            #expect(state.keys.sorted() == expected.keys.sorted())
+            for (name, values) in expected { expectClose(state[name] ?? [], values, name) }
+            #expect(report.phases.contains { $0.name == StepPhase.idsAllToAll.rawValue })
         }
-        expectClose(report.losses, losses, "losses")
-        let state = try #require(report.state)
-        let expected = model.exportState()
-        #expect(state.keys.sorted() == expected.keys.sorted())
-        for (name, values) in expected { expectClose(state[name] ?? [], values, name) }
-        #expect(report.phases.contains { $0.name == StepPhase.idsAllToAll.rawValue })
     }
 
     /// Two emulated hosts carry every collective, each rank runs on the host its domain says, and
     /// tearing down leaves no namespace, link or directory.
     @Test(.enabled(if: MPIJob.canEmulateHosts, "emulated hosts need root, ip, tc and unshare"))
     func emulatedHostsCarryEveryCollectiveAndLeaveNothingBehind() throws {
-        let directory = try MPIJob.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let hosts = try EmulatedHosts(hosts: 2, ranksPerHost: 2, uplink: EmulatedHosts.Uplink(bitsPerSecond: 1e8))
-        var launcher = MPILauncher(mpirun: try #require(MPIJob.mpirun), ranks: 4)
-        launcher.emulatedHosts = hosts
-        let log = directory.appendingPathComponent("mpirun.log")
-        try launcher.run(program: try MPIJob.worker(), arguments: ["check"], log: log, timeout: .seconds(60))
-        let output = try String(contentsOf: log, encoding: .utf8)
-        #expect(output.contains("every collective agrees on 4 ranks"))
-        #expect(output.contains("hosts: h0 (ranks 0, 1); h1 (ranks 2, 3)"), "\(output)")
-        #expect(try !MPIJob.leftovers(of: hosts).isEmpty)
-        hosts.tearDown()
-        #expect(try MPIJob.leftovers(of: hosts).isEmpty)
-        #expect(!FileManager.default.fileExists(atPath: hosts.directory.path))
+        try withScratchDirectory("towerplan-mpi") { directory in
+            let hosts = try EmulatedHosts(hosts: 2, ranksPerHost: 2, uplink: EmulatedHosts.Uplink(bitsPerSecond: 1e8))
+            var launcher = MPILauncher(mpirun: try #require(MPIJob.mpirun), ranks: 4)
+            launcher.emulatedHosts = hosts
+            let log = directory.appendingPathComponent("mpirun.log")
+            try launcher.run(program: try MPIJob.worker(), arguments: ["check"], log: log, timeout: .seconds(60))
+            let output = try String(contentsOf: log, encoding: .utf8)
+            #expect(output.contains("every collective agrees on 4 ranks"))
+            #expect(output.contains("hosts: h0 (ranks 0, 1); h1 (ranks 2, 3)"), "\(output)")
+            #expect(try !MPIJob.leftovers(of: hosts).isEmpty)
+            hosts.tearDown()
+            #expect(try MPIJob.leftovers(of: hosts).isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: hosts.directory.path))
+        }
     }
 
     /// What a process killed before its tear-down left (a namespace with its veth pair, a bridge)
@@ -129,43 +129,43 @@ struct MPIJobTests {
     /// broadcast, gather, barrier) returns what it should on 3 ranks — an odd count, so a split
     /// leaves one pair short.
     @Test func everyCollectiveAgreesAcrossRanks() throws {
-        let directory = try MPIJob.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let log = directory.appendingPathComponent("mpirun.log")
-        try MPILauncher(mpirun: try #require(MPIJob.mpirun), ranks: 3).run(program: try MPIJob.worker(), arguments: ["check"], log: log, timeout: .seconds(60))
-        #expect(try String(contentsOf: log, encoding: .utf8).contains("every collective agrees on 3 ranks"))
+        try withScratchDirectory("towerplan-mpi") { directory in
+            let log = directory.appendingPathComponent("mpirun.log")
+            try MPILauncher(mpirun: try #require(MPIJob.mpirun), ranks: 3).run(program: try MPIJob.worker(), arguments: ["check"], log: log, timeout: .seconds(60))
+            #expect(try String(contentsOf: log, encoding: .utf8).contains("every collective agrees on 3 ranks"))
+        }
     }
 
     /// A rank killed in the middle of a run (the others wait for it in a collective) ends the
     /// whole job within seconds, and the launcher says which rank.
     @Test func aRankThatDiesStopsEveryRank() throws {
-        let directory = try MPIJob.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let workloadFile = directory.appendingPathComponent("workload.xml")
-        try MPIJob.workloadXML(towerModule: "").write(to: workloadFile, atomically: true, encoding: .utf8)
-        let start = ContinuousClock.now
-        #expect {
-            _ = try MPIJob.train(
-                ranks: 4, workload: workloadFile, in: directory,
-                arguments: ["--layout", "flat", "--steps", "500", "--kill-rank-after-step", "2", "--kill-rank-after-step", "3"])
-        } throws: { error in
-            guard case LaunchError.failed(_, let log) = error else { return false }
-            return log.contains("process rank 2") && log.contains("exited on signal 9")
+        try withScratchDirectory("towerplan-mpi") { directory in
+            let workloadFile = directory.appendingPathComponent("workload.xml")
+            try MPIJob.workloadXML(towerModule: "").write(to: workloadFile, atomically: true, encoding: .utf8)
+            let start = ContinuousClock.now
+            #expect {
+                _ = try MPIJob.train(
+                    ranks: 4, workload: workloadFile, in: directory,
+                    arguments: ["--layout", "flat", "--steps", "500", "--kill-rank-after-step", "2", "--kill-rank-after-step", "3"])
+            } throws: { error in
+                guard case LaunchError.failed(_, let log) = error else { return false }
+                return log.contains("process rank 2") && log.contains("exited on signal 9")
+            }
+            #expect(ContinuousClock.now - start < .seconds(30))
         }
-        #expect(ContinuousClock.now - start < .seconds(30))
     }
 
     /// A layout that does not fit the ranks stops every rank with the reason, rather than hanging.
     @Test func aPlanThatDoesNotFitStopsTheJobWithItsReason() throws {
-        let directory = try MPIJob.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let workloadFile = directory.appendingPathComponent("workload.xml")
-        try MPIJob.workloadXML(towerModule: "").write(to: workloadFile, atomically: true, encoding: .utf8)
-        #expect {
-            _ = try MPIJob.train(ranks: 4, workload: workloadFile, in: directory, arguments: ["--layout", "sptt", "--ranks-per-host", "2", "--towers", "0,1,2,3,4,5"])
-        } throws: { error in
-            guard case LaunchError.failed(_, let log) = error else { return false }
-            return log.contains("need 2 towers, the partition has 1")
+        try withScratchDirectory("towerplan-mpi") { directory in
+            let workloadFile = directory.appendingPathComponent("workload.xml")
+            try MPIJob.workloadXML(towerModule: "").write(to: workloadFile, atomically: true, encoding: .utf8)
+            #expect {
+                _ = try MPIJob.train(ranks: 4, workload: workloadFile, in: directory, arguments: ["--layout", "sptt", "--ranks-per-host", "2", "--towers", "0,1,2,3,4,5"])
+            } throws: { error in
+                guard case LaunchError.failed(_, let log) = error else { return false }
+                return log.contains("need 2 towers, the partition has 1")
+            }
         }
     }
 
@@ -214,12 +214,6 @@ enum MPIJob {
           </data>
         </workload>
         """
-    }
-
-    static func temporaryDirectory() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("towerplan-mpi-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory
     }
 
     /// Root with the tools `EmulatedHosts` runs and the right to make namespaces and bridges (a
