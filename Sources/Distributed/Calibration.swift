@@ -49,6 +49,10 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
     public var scatterBytesPerSecond: Double
     /// This host's memory divided among its ranks.
     public var memoryBytesPerRank: Double
+    /// The cores the ranks time-share when all of them ran on this one machine (as emulated hosts
+    /// do), which the simulator shares among them (`Cluster.sharedCores`); nil when they ran on
+    /// several machines, and in files written before towerplan measured it.
+    public var sharedCores: Int?
     /// Inside a host (shared memory); nil with one rank per host.
     public var intraHost: Link?
     /// Between hosts; nil with one host.
@@ -56,8 +60,9 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
 
     public init(
         ranks: Int, ranksPerHost: Int, kernels: String, gemmFlopsPerSecond: Double, streamBytesPerSecond: Double, interactionFlopsPerSecond: Double,
-        gatherBytesPerSecond: Double, scatterBytesPerSecond: Double, memoryBytesPerRank: Double, intraHost: Link?, interHost: Link?
+        gatherBytesPerSecond: Double, scatterBytesPerSecond: Double, memoryBytesPerRank: Double, sharedCores: Int?, intraHost: Link?, interHost: Link?
     ) {
+        self.sharedCores = sharedCores
         self.ranks = ranks
         self.ranksPerHost = ranksPerHost
         self.kernels = kernels
@@ -77,7 +82,8 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
     /// whose fp32 peak is the measured MLP rate, whose memory bandwidth is the measured streaming
     /// rate, whose gather and scatter bandwidths the measured lookup and backward rates and whose
     /// interaction rate the measured interaction-layer rate — so the simulator's
-    /// efficiencies for them are 1. Each rank links to its host's shared-memory switch at the
+    /// efficiencies for them are 1. The rates are per CPU second; with `sharedCores` the cluster
+    /// says how many cores the ranks share. Each rank links to its host's shared-memory switch at the
     /// intra-host bandwidth with half the intra-host latency (two links per rank-to-rank path);
     /// each host's NIC links to one switch at the inter-host bandwidth, with latency such that a
     /// cross-host path adds up to the measured one. The training computes in fp32 whatever the
@@ -89,7 +95,7 @@ public struct CalibrationMeasurement: Sendable, Hashable, Codable {
         var lines = [
             #"<?xml version="1.0" encoding="UTF-8"?>"#,
             "<!-- Written by towerplan calibrate: \(ranks) ranks, \(ranksPerHost) per host, measured on this machine with \(kernels). -->",
-            #"<cluster name="\#(name)" description="\#(hosts) hosts x \#(ranksPerHost) CPU ranks, calibrated">"#,
+            #"<cluster name="\#(name)" description="\#(hosts) hosts x \#(ranksPerHost) CPU ranks, calibrated"\#(sharedCores.map { #" shared-cores="\#($0)""# } ?? "")>"#,
             #"  <accelerator-model id="cpu-rank" vendor="calibrated" memory="\#(Self.number(memoryBytesPerRank))" memory-bandwidth="\#(Self.number(streamBytesPerSecond))B/s" gather-bandwidth="\#(Self.number(gatherBytesPerSecond))B/s" scatter-bandwidth="\#(Self.number(scatterBytesPerSecond))B/s" interaction-flops="\#(Self.number(interactionFlopsPerSecond))FLOP/s">"#,
         ] + peaks + [
             "  </accelerator-model>",
@@ -324,6 +330,11 @@ public enum Calibration {
         // means over the ranks that hold some.
         var rates = [mlp, stream, interaction, embedding?.gather ?? 0, embedding?.scatter ?? 0, embedding == nil ? 0 : 1]
         try world.allReduce(&rates, .sum)
+        // One machine when every rank read the same boot id; the fewest cores any rank may use.
+        let machine = machineIdentity(rank: world.rank)
+        var identity = [machine, -machine, -Double(ProcessInfo.processInfo.activeProcessorCount)]
+        try world.allReduce(&identity, .max)
+        let sharedCores = identity[0] == -identity[1] ? Int(-identity[2]) : nil
         let bursts = computeBursts(kernels, seed: seed)
         let hosts = world.size / ranksPerHost
         // Inside a host each rank's link to the shared-memory switch carries its bytes to the L − 1
@@ -337,22 +348,40 @@ public enum Calibration {
             ranks: world.size, ranksPerHost: ranksPerHost, kernels: kernels.description, gemmFlopsPerSecond: rates[0] / Double(world.size),
             streamBytesPerSecond: rates[1] / Double(world.size), interactionFlopsPerSecond: rates[2] / Double(world.size),
             gatherBytesPerSecond: rates[3] / max(rates[5], 1), scatterBytesPerSecond: rates[4] / max(rates[5], 1),
-            memoryBytesPerRank: Double(ProcessInfo.processInfo.physicalMemory) / Double(ranksPerHost), intraHost: intra, interHost: inter)
+            memoryBytesPerRank: Double(ProcessInfo.processInfo.physicalMemory) / Double(ranksPerHost), sharedCores: sharedCores,
+            intraHost: intra, interHost: inter)
+    }
+
+    /// This machine's boot id (the kernel's, the same in every network and UTS namespace) as a
+    /// whole number below 2⁵² (exact in a Double), so that an all-reduce can tell whether all ranks
+    /// share one machine. A rank that cannot read it gets a value of its own.
+    static func machineIdentity(rank: Int) -> Double {
+        let text = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "rank \(rank)"
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return Double(hash & ((1 << 52) - 1))
     }
 
     /// Repeats `body` (one unit of `amount`) for at least `kernelSeconds` after one warm-up run
-    /// and returns amount per second over all runs. `body` times itself: it runs its parts
+    /// and returns amount per CPU second over all runs. `body` times itself: it runs its parts
     /// through the closure it is given, and only those count (so that untimed set-up between them
-    /// is left out). The mean, not a median: with more ranks than cores, time slices lost to the
-    /// other ranks are part of every rate a rank reaches, and a median of runs shorter than a
-    /// time slice would leave them out.
+    /// is left out).
+    ///
+    /// CPU seconds of the process, not wall-clock seconds: the rate of a rank while it holds a
+    /// core. With more ranks than cores a rank holds one only part of the time, and how much
+    /// depends on what the others do — in a training step they wait in collectives and leave it
+    /// their core, which lock-step calibration never does (the wall-clock rates at 4 and 8 ranks
+    /// on 2 cores came out 1.7× and 3× below what the same ranks reached in training). The
+    /// simulator shares the cores itself (`Cluster.sharedCores`). With a core per rank the two
+    /// clocks agree; CPU time still counts cache misses and the cache pollution of the ranks that
+    /// share the core.
     static func rate(amount: Double, _ body: (_ timed: (() -> Void) -> Void) -> Void) -> Double {
         let clock = ContinuousClock()
         var timedSeconds = 0.0
         let timed = { (part: () -> Void) in
-            let start = clock.now
+            let start = PhaseClock.processCPUSeconds()
             part()
-            timedSeconds += PhaseClock.seconds(clock.now - start)
+            timedSeconds += PhaseClock.processCPUSeconds() - start
         }
         body(timed)
         timedSeconds = 0
@@ -509,21 +538,21 @@ public enum Calibration {
         return holds ? (gather, scatter) : nil
     }
 
-    /// Amount per second over `runs` timed runs of `part` (after one untimed warm-up), each started
-    /// after `prepare` (untimed) and a barrier of `world`, so that every rank's timed part starts
-    /// together: ranks sharing a core then overlap only in timed work, and no rank's time includes
-    /// another's preparation (a cache flush takes longer than a lookup). Collective.
+    /// Amount per CPU second (as `rate`) over `runs` timed runs of `part` (after one untimed
+    /// warm-up), each started after `prepare` (untimed) and a barrier of `world`, so that every
+    /// rank's timed part starts together: the ranks then contend for memory bandwidth and the
+    /// shared cache as in a step's lookup, and no rank's lookup runs beside another's cache flush.
+    /// Collective.
     static func synchronizedRate(
         _ world: Communicator, amount: Double, runs: Int = 21, prepare: () -> Void, _ part: () -> Void
     ) throws(MPIError) -> Double {
-        let clock = ContinuousClock()
         var seconds = 0.0
         for run in 0 ... runs {
             prepare()
             try world.barrier()
-            let start = clock.now
+            let start = PhaseClock.processCPUSeconds()
             part()
-            if run > 0 { seconds += PhaseClock.seconds(clock.now - start) }
+            if run > 0 { seconds += PhaseClock.processCPUSeconds() - start }
         }
         return Double(runs) * amount / seconds
     }

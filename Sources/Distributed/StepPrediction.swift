@@ -9,7 +9,8 @@ import Workload
 /// table-wise placement, flat over all ranks or inside each tower's domain), the same towers on
 /// the same domains, the same per-rank batch, the same bytes on the wire (ids with their
 /// per-sample lengths, `SparseFeature.idLengthBytes`); the ranks' one thread per step, whose blocking
-/// collectives stop the computing, is `StepModel`'s serialized mode, and a CPU layer's passes over
+/// collectives stop the computing, is `StepModel`'s serialized mode (sharing the cores when the
+/// calibrated cluster says the ranks shared fewer, `Cluster.sharedCores`), and a CPU layer's passes over
 /// memory add to its GEMM time (`ComputeModel.overlapsArithmeticWithMemory` false). Efficiencies
 /// are 1: a calibrated cluster's peaks are measured rates (`CalibrationMeasurement`).
 public struct StepPrediction: Sendable {
@@ -18,6 +19,8 @@ public struct StepPrediction: Sendable {
     /// Predicted seconds per trainer phase (the simulator's stages summed into the phase that
     /// measures them; phases the simulator has no stage for are absent).
     public let phaseSeconds: [StepPhase: Double]
+    /// The cores the simulated ranks time-shared (the cluster's `sharedCores`); nil when each had its own.
+    public let sharedCores: Int?
 
     public var stepSeconds: Double { step.stepSeconds }
 
@@ -53,6 +56,7 @@ public struct StepPrediction: Sendable {
         let model = StepModel(
             communication: AggregatedCommunicationModel.best(for: cluster), compute: compute, overlapInputDistribution: false, serialized: true)
         step = try model.simulate(stepPlan)
+        sharedCores = cluster.sharedCores
         var phases: [StepPhase: Double] = [:]
         for stage in step.phases {
             guard let phase = StepPhase(simulatorStage: stage.name) else { continue }

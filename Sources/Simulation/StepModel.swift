@@ -22,7 +22,10 @@ import Workload
 ///   gap filling is the optimistic end of that.
 /// - With `serialized`, each rank has one stream instead of two: every task waits for the rank's
 ///   previous task of either kind, in plan order — a synchronous trainer whose blocking collectives
-///   run on the thread that computes (towerplan's own CPU ranks), where nothing overlaps.
+///   run on the thread that computes (towerplan's own CPU ranks), where nothing overlaps. On a
+///   cluster whose ranks time-share fewer cores (`Cluster.sharedCores`), the ranks' compute also
+///   shares the cores, and a rank waiting in a collective lends its core to the others
+///   (`CoreSharing`, an event simulation in place of the list scheduling).
 ///
 /// The step time is the last finish over all GPUs; the critical path is found by walking back from
 /// it through whichever predecessor (a dependency or the previous task on the same stream, or for a
@@ -57,10 +60,11 @@ public struct StepModel: Sendable {
         }
 
         let taskCount = plan.tasks.count
+        let sharedCores = serialized ? cluster.sharedCores.flatMap { $0 < count ? $0 : nil } : nil
         // Under the pipeline, the next batch's input distribution is placed after everything else,
-        // into gaps of the communication streams.
+        // into gaps of the communication streams (a rank that time-shares a core has no second stream).
         let deferred = plan.tasks.indices.filter {
-            overlapInputDistribution && plan.tasks[$0].isInputDistribution && plan.tasks[$0].isCommunication
+            sharedCores == nil && overlapInputDistribution && plan.tasks[$0].isInputDistribution && plan.tasks[$0].isCommunication
         }
         let blank = [Double](repeating: 0, count: count)
         var start = [[Double]](repeating: blank, count: taskCount)
@@ -123,7 +127,19 @@ public struct StepModel: Sendable {
             }
         }
 
-        for (index, task) in plan.tasks.enumerated() where !deferred.contains(index) {
+        if let cores = sharedCores {
+            let tasks = try plan.tasks.enumerated().map { index, task throws -> CoreSharing.Task in
+                switch task.work {
+                case .compute(let work):
+                    return .compute(try (0 ..< count).map { try compute.seconds(work[$0], on: models[$0], precision: plan.computePrecision) })
+                case .communication(let collective):
+                    return .collective(groups: collective.groups.map { $0.map(Int.init) }, seconds: try cost(index, collective))
+                }
+            }
+            let timeline = try CoreSharing(cores: cores, ranks: count).schedule(tasks)
+            (start, finish, active, cause) = (timeline.start, timeline.finish, timeline.active, timeline.cause)
+        }
+        for (index, task) in plan.tasks.enumerated() where sharedCores == nil && !deferred.contains(index) {
             switch task.work {
             case .compute(let work):
                 for rank in 0..<count {

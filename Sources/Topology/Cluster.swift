@@ -59,6 +59,11 @@ public struct Link: Sendable {
 public struct Cluster: Sendable {
     public let name: String
     public let description: String?
+    /// Set when the accelerators are CPU ranks of one machine that time-share this many cores, as
+    /// `towerplan calibrate` finds its emulated hosts: with more ranks than cores, a rank computes
+    /// only while the scheduler gives it a core, and `StepModel`'s serialized mode shares the
+    /// cores among the ranks that are computing. Nil for a cluster whose accelerators run apart.
+    public let sharedCores: Int?
     public let file: String
     public let models: [String: AcceleratorModel]
     public let levels: [Level]
@@ -84,6 +89,7 @@ public struct Cluster: Sendable {
         try builder.build()
         name = spec.name
         description = spec.description
+        sharedCores = spec.sharedCores
         file = spec.file
         models = spec.models
         levels = builder.levels

@@ -140,9 +140,11 @@ private struct Reader {
         } else if importChain.isEmpty {
             fail(root.location, "the cluster has no <fabric>: add one that places hosts (a file with only templates can be imported, not used alone)")
         }
+        let sharedCores = root[attribute: "shared-cores"] == nil ? nil : count(root, "shared-cores")
         if !problems.isEmpty { throw XMLDiagnostics(problems) }
         return ClusterSpec(
-            name: root[attribute: "name"] ?? "cluster", description: root[attribute: "description"], models: models,
+            name: root[attribute: "name"] ?? "cluster", description: root[attribute: "description"],
+            sharedCores: sharedCores, models: models,
             root: rootDomain, file: file)
     }
 

@@ -148,6 +148,8 @@ public struct DomainSpec: Sendable {
 public struct ClusterSpec: Sendable {
     public var name: String
     public var description: String?
+    /// `Cluster.sharedCores`.
+    public var sharedCores: Int?
     public var models: [String: AcceleratorModel]
     public var root: DomainSpec
     public var file: String

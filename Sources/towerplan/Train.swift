@@ -397,6 +397,8 @@ struct DistributedTrainSummary: Encodable {
     let towers: String?
     /// Cores of the machine the ranks ran on (they all ran here).
     let cores: Int
+    /// The cores the prediction shared among the ranks (the calibrated topology's `shared-cores`).
+    let predictedWithSharedCores: Int?
     let phases: [Phase]
     let report: DistributedTrainingReport
 
@@ -405,6 +407,7 @@ struct DistributedTrainSummary: Encodable {
         prediction: StepPrediction?, cores: Int
     ) {
         self.cores = cores
+        predictedWithSharedCores = prediction?.sharedCores
         self.workload = workload
         self.towers = towers
         self.layout = layout
@@ -454,12 +457,19 @@ struct DistributedTrainSummary: Encodable {
         }
         lines += textTable(rows, rightAligned: [1, 2, 3, 4, 5]).map { "  " + $0 }
         if predictedStepSeconds != nil && ranks > cores {
-            lines += [
-                "",
-                "  note: \(ranks) ranks shared this machine's \(cores) cores. The simulator does not model collectives waiting for ranks",
-                "  the scheduler has not run, so the more collectives a step has (SPTT more than flat), the lower its prediction",
-                "  (README, \"Predicted against measured\").",
-            ]
+            lines += [""]
+            if predictedWithSharedCores == nil {
+                lines += [
+                    "  note: \(ranks) ranks shared this machine's \(cores) cores, but the topology does not say so (no shared-cores), so the",
+                    "  prediction gave each rank a core of its own: calibrate again with this towerplan.",
+                ]
+            } else {
+                lines += [
+                    "  note: \(ranks) ranks shared this machine's \(cores) cores. The prediction shares them among the ranks computing, but",
+                    "  leaves out the CPU collectives use while ranks wait for each other (MPI's polling, copies, the TCP stack): the",
+                    "  more ranks per core and collectives per step, the lower it runs (README, \"Predicted against measured\").",
+                ]
+            }
         }
         return lines.joined(separator: "\n")
     }

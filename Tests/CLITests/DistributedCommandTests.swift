@@ -35,6 +35,8 @@ import Testing
             ] {
                 #expect(xml.contains(expected), "missing \(expected) in\n\(xml)")
             }
+            // A measurement that does not say the ranks shared one machine's cores writes none.
+            #expect(!xml.contains("shared-cores"))
             let validation = try CommandLineTests.run(["topo", "validate", output.path])
             #expect(validation.status == 0, "\(validation.output)\(validation.errors)")
             #expect(validation.output.contains("4 accelerators"))
@@ -53,7 +55,7 @@ import Testing
     }
 
     /// `--predict` on a calibrated topology prints predicted against measured per phase, and says
-    /// when the ranks outnumbered the cores, the regime whose scheduling waits it does not model.
+    /// when the ranks outnumbered the cores (here with a topology that does not say they shared them).
     @Test(.enabled(if: mpirunInstalled, "mpirun is not installed"))
     func predictedRunsSayWhenRanksOutnumberCores() throws {
         try withScratchDirectory("towerplan-predict") { directory in
@@ -68,6 +70,7 @@ import Testing
             #expect(result.status == 0, "\(result.errors)")
             #expect(result.output.contains("predicted") && result.output.contains("tower module forward"))
             #expect(result.output.contains("ranks shared this machine's") == (ProcessInfo.processInfo.activeProcessorCount < 4), "\(result.output)")
+            #expect(result.output.contains("no shared-cores") == (ProcessInfo.processInfo.activeProcessorCount < 4), "\(result.output)")
         }
     }
 
@@ -87,6 +90,8 @@ import Testing
             }
             // The tower module of a 20-feature tower at 2 × 64 samples and both over-arch shapes were timed.
             #expect(xml.contains("dot tower module of 20 features at batch 128"))
+            // Both ranks ran on this machine, so the cluster says how many cores they shared.
+            #expect(xml.contains(#" shared-cores="\#(ProcessInfo.processInfo.activeProcessorCount)""#), "\(xml)")
             let validation = try CommandLineTests.run(["topo", "validate", output.path])
             #expect(validation.status == 0, "\(validation.output)\(validation.errors)")
         }

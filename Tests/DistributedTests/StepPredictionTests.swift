@@ -11,7 +11,7 @@ import Workload
     static let measurement = CalibrationMeasurement(
         ranks: 4, ranksPerHost: 2, kernels: "test", gemmFlopsPerSecond: 50e9, streamBytesPerSecond: 5e9, interactionFlopsPerSecond: 10e9,
         gatherBytesPerSecond: 2e9, scatterBytesPerSecond: 1e9,
-        memoryBytesPerRank: 4e9, intraHost: .init(bandwidthBytesPerSecond: 4e9, latencySeconds: 20e-6),
+        memoryBytesPerRank: 4e9, sharedCores: nil, intraHost: .init(bandwidthBytesPerSecond: 4e9, latencySeconds: 20e-6),
         interHost: .init(bandwidthBytesPerSecond: 1.25e8, latencySeconds: 100e-6))
 
     static func calibratedCluster() throws -> Cluster {
@@ -33,6 +33,26 @@ import Workload
         #expect(prediction.stepSeconds >= prediction.phaseSeconds.values.reduce(0, +) * (1 - 1e-12))
         // The simulated tables sit where the run puts them.
         #expect(prediction.step.tasks.contains { $0.name == "embedding lookup" })
+    }
+
+    /// Calibrated on one machine, the cluster says how many cores its ranks share, and the
+    /// prediction shares them: four ranks on two cores take longer than on four.
+    @Test(arguments: ["flat", "sptt"])
+    func ranksOnSharedCoresArePredictedSharingThem(_ layout: String) throws {
+        let workload = DistributedPlanTests.workload
+        let plan = try DistributedPlan(
+            workload: workload, layout: layout == "flat" ? .flat : .sptt(ranksPerDomain: 2, towers: [[5, 0, 1], [2, 3, 4]]), ranks: 4)
+        var measurement = Self.measurement
+        func predicted(sharedCores: Int?) throws -> StepPrediction {
+            measurement.sharedCores = sharedCores
+            let cluster = try ClusterLoader.load(data: Data(measurement.topologyXML(name: "calibrated").utf8), name: "calibrated.xml")
+            #expect(cluster.sharedCores == sharedCores)
+            return try StepPrediction(workload: workload, plan: plan, batchPerRank: 64, cluster: cluster)
+        }
+        let apart = try predicted(sharedCores: nil), shared = try predicted(sharedCores: 2)
+        #expect(shared.stepSeconds > apart.stepSeconds)
+        #expect(shared.phaseSeconds[.denseForward]! > apart.phaseSeconds[.denseForward]!)
+        #expect(try predicted(sharedCores: 8).stepSeconds == apart.stepSeconds)
     }
 
     @Test func calibrationTimesTheRunsOwnShapes() throws {

@@ -7,9 +7,10 @@ import Workload
 enum StepFixtures {
     /// `hosts` hosts of `gpusPerHost` GPUs on an NVSwitch, one 100Gb/s NIC per GPU, all NICs on one
     /// switch: two levels (cluster, host), so "host" is the only boundary traffic can cross.
-    static func cluster(hosts: Int, gpusPerHost: Int, memory: String = "16GB", peak: String = "100TFLOP/s") throws -> Cluster {
+    /// With `sharedCores`, the accelerators time-share that many cores (`Cluster.sharedCores`).
+    static func cluster(hosts: Int, gpusPerHost: Int, memory: String = "16GB", peak: String = "100TFLOP/s", sharedCores: Int? = nil) throws -> Cluster {
         let text = """
-            <cluster name="grid">
+            <cluster name="grid"\(sharedCores.map { " shared-cores=\"\($0)\"" } ?? "")>
               <accelerator-model id="g" memory="\(memory)" memory-bandwidth="1TB/s"><peak precision="fp32" flops="\(peak)"/></accelerator-model>
               <template id="box">
                 <accelerator id="gpu" model="g" count="\(gpusPerHost)"/>

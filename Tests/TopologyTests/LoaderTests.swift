@@ -242,6 +242,17 @@ enum Inline {
 
 /// Problems only the loader and the expansion can see, each at the line of the element at fault.
 @Suite struct SemanticErrorTests {
+    @Test func sharedCoresAreACountOfTheWholeCluster() throws {
+        let plain = Inline.cluster(#"<accelerator id="gpu" model="g"/>"#)
+        #expect(try Inline.load(plain).sharedCores == nil)
+        let shared = plain.replacingOccurrences(of: #"<cluster name="t">"#, with: #"<cluster name="t" shared-cores="2">"#)
+        #expect(try Inline.load(shared).sharedCores == 2)
+        for bad in ["0", "two"] {
+            let text = plain.replacingOccurrences(of: #"<cluster name="t">"#, with: #"<cluster name="t" shared-cores="\#(bad)">"#)
+            Inline.expectRejected(text, line: 1, "shared-cores")
+        }
+    }
+
     @Test func unitValueAfterTheSchema() {
         Inline.expectRejected(Inline.cluster("""
                 <accelerator id="gpu" model="g" count="2"/>
