@@ -8,7 +8,8 @@ import Workload
 /// The simulated step is the run as it is: the same tables on the same ranks (`DistributedPlan`'s
 /// table-wise placement, flat over all ranks or inside each tower's domain), the same towers on
 /// the same domains, the same per-rank batch, the same bytes on the wire (ids with their
-/// per-sample lengths, `SparseFeature.idLengthBytes`); the ranks' one thread per step, whose blocking
+/// per-sample lengths, `SparseFeature.idLengthBytes`), the same copies through buffers around the
+/// collectives (`StepPlan.chargesBufferCopies`); the ranks' one thread per step, whose blocking
 /// collectives stop the computing, is `StepModel`'s serialized mode (sharing the cores when the
 /// calibrated cluster says the ranks shared fewer, `Cluster.sharedCores`), and a CPU layer's passes over
 /// memory add to its GEMM time (`ComputeModel.overlapsArithmeticWithMemory` false). Efficiencies
@@ -38,12 +39,15 @@ public struct StepPrediction: Sendable {
         let stepPlan: StepPlan
         switch plan.layout {
         case .flat:
-            stepPlan = try FlatLayout(sharding: .tableWise, tableOwners: plan.ownerOfFeature, idLengthBytes: lengths).plan(workload: sized, cluster: cluster)
+            var flat = FlatLayout(sharding: .tableWise, tableOwners: plan.ownerOfFeature, idLengthBytes: lengths)
+            flat.chargesBufferCopies = true
+            stepPlan = try flat.plan(workload: sized, cluster: cluster)
         case .sptt:
             var towerOfFeature = [Int](repeating: 0, count: workload.features.count)
             for (tower, features) in plan.towerFeatures.enumerated() { for feature in features { towerOfFeature[feature] = tower } }
             var sptt = SPTTLayout(towerCount: plan.domains, intraDomain: .tableWise, domainOfTower: Array(0 ..< plan.domains), tableOwners: plan.ownerOfFeature)
             sptt.idLengthBytes = lengths
+            sptt.chargesBufferCopies = true
             sptt.assignment = try TowerAssignment(towerOfFeature: towerOfFeature, towerCount: plan.domains)
             let grid = try DomainGrid(cluster: cluster, level: DomainGrid.innermostLevel(of: cluster))
             guard grid.width == plan.ranksPerDomain else {
@@ -72,6 +76,16 @@ extension StepPhase {
     /// and backward into bottom-MLP and over-arch stages, which the trainer times as one each.
     /// Nil for stages the trainer does not have.
     public init?(simulatorStage name: String) {
+        // The buffer copies around a collective (`StepPlan.chargesBufferCopies`): the trainer's
+        // gradient buckets copy inside the all-reduce it times; its other copies run between the
+        // phases it times, in no phase.
+        for suffix in [": packing", ": unpacking"] where name.hasSuffix(suffix) {
+            guard let phase = StepPhase(simulatorStage: String(name.dropLast(suffix.count))), [.denseAllReduce, .towerAllReduce].contains(phase) else {
+                return nil
+            }
+            self = phase
+            return
+        }
         switch name {
         case "bottom MLP forward", "interaction + top MLP forward": self = .denseForward
         case "interaction + top MLP backward", "bottom MLP backward": self = .denseBackward

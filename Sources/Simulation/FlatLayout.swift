@@ -22,6 +22,8 @@ public struct FlatLayout: Sendable {
     /// Bytes of each sample's per-feature id count sent with the ids (`SparseFeature.idLengthBytes`
     /// says when to set it); 0 counts the ids alone, as DESIGN §1.2's p·s does.
     public var idLengthBytes: Double
+    /// `StepPlan.chargesBufferCopies` for the plans this layout makes.
+    public var chargesBufferCopies = false
     public var memory: MemoryBudget
 
     public init(
@@ -59,6 +61,7 @@ public struct FlatLayout: Sendable {
         if sharding == .columnWise, model.features.allSatisfy({ $0.dimension <= columnBlockWidth }) {
             plan.notes.append("column-wise: no table is wider than \(columnBlockWidth) columns, so every table stays whole (same as table-wise)")
         }
+        plan.chargesBufferCopies = chargesBufferCopies
         plan.ranksOfInterest = Self.extremes(of: layout)
         // NCCL's multi-node all-reduce reduces inside the host over NVLink and rings across hosts.
         let allReduce = AllReduceAlgorithm.hierarchical(level: innermost.name)
@@ -67,12 +70,12 @@ public struct FlatLayout: Sendable {
             kind: .allToAll, groups: [Array(0..<Int32(rankCount))],
             traffic: AllToAllTraffic(perPair: Double(batch), destinationScale: StepPlan.scales(layout.idBytesPerSamplePerRank(lengthBytes: idLengthBytes))))
         plan.addTrainingStep(dense: dense, batch: batch, training: training, allReduce: allReduce) { plan in
-            let distributed = plan.communicate("input dist: ids all-to-all", ids, inputDistribution: true)
+            let distributed = plan.communicate("input dist: ids all-to-all", ids, inputDistribution: true, copies: [.send, .receive])
             return output.reduce(plan.compute("embedding lookup", layout.lookupWorkPerRank, after: distributed)) { done, stage in
-                plan.communicate(stage.name, stage.collective, after: done)
+                plan.communicate(stage.name, stage.collective, copies: .receive, after: done)
             }
         } sparseBackward: { plan, ready in
-            let arrived = gradients.reduce(ready) { done, stage in plan.communicate(stage.name, stage.collective, after: done) }
+            let arrived = gradients.reduce(ready) { done, stage in plan.communicate(stage.name, stage.collective, copies: .send, after: done) }
             plan.compute("embedding backward + optimizer", layout.updateWorkPerRank, after: arrived)
         }
         return plan

@@ -56,6 +56,8 @@ public struct SPTTLayout: Sendable {
     /// Bytes of each sample's per-feature id count sent with the ids, in both id all-to-alls (see
     /// `FlatLayout.idLengthBytes`); 0 counts the ids alone, as DESIGN §1.2 does.
     public var idLengthBytes: Double = 0
+    /// `StepPlan.chargesBufferCopies` for the plans this layout makes.
+    public var chargesBufferCopies = false
     public var memory: MemoryBudget
 
     public init(
@@ -159,6 +161,7 @@ public struct SPTTLayout: Sendable {
         let sample = Double(batch)
         let held = Double(towerSamples)
         let (intraForward, intraBackward) = intraDomainCollectives(layout, towerRanks: placement.map { grid.ranks[$0] }, level: level.name, towerSamples: held)
+        plan.chargesBufferCopies = chargesBufferCopies
         plan.ranksOfInterest = Self.towerRanks(
             grid: grid, placement: placement, members: members, outputWidths: outputWidths, layout: layout, moduleWork: moduleWork(.forward))
 
@@ -170,15 +173,15 @@ public struct SPTTLayout: Sendable {
                 Collective(
                     kind: .allToAll, groups: grid.peerGroups,
                     traffic: AllToAllTraffic(perPair: sample, destinationScale: StepPlan.scales(perRank(towerIds)))),
-                inputDistribution: true)
+                inputDistribution: true, copies: [.send, .receive])
             let domainIds = plan.communicate(
                 "input dist: ids all-to-all in \(level.name)",
                 Collective(
                     kind: .allToAll, groups: towerDomains,
                     traffic: AllToAllTraffic(perPair: held, destinationScale: StepPlan.scales(layout.idBytesPerSamplePerRank(lengthBytes: idLengthBytes)))),
-                inputDistribution: true, after: peerIds)
+                inputDistribution: true, copies: [.send, .receive], after: peerIds)
             let lookup = plan.compute("embedding lookup", layout.lookupWorkPerRank, after: domainIds)
-            let pooled = plan.communicate(intraForward.name, intraForward.collective, after: lookup)
+            let pooled = plan.communicate(intraForward.name, intraForward.collective, copies: .receive, after: lookup)
             let towerOutput = plan.compute("tower module forward", moduleWork(.forward), after: pooled)
             return plan.communicate(
                 "tower outputs peer all-to-all",
@@ -186,7 +189,7 @@ public struct SPTTLayout: Sendable {
                     kind: .allToAll, groups: grid.peerGroups,
                     traffic: AllToAllTraffic(
                         perPair: sample, sourceScale: StepPlan.scales(perRank(outputWidths.map { Double($0) * precisions.forwardCommunication.bytes })))),
-                after: towerOutput)
+                copies: .receive, after: towerOutput)
         } sparseBackward: { plan, ready in
             let returned = plan.communicate(
                 "tower output gradients peer all-to-all",
@@ -195,9 +198,9 @@ public struct SPTTLayout: Sendable {
                     traffic: AllToAllTraffic(
                         perPair: sample,
                         destinationScale: StepPlan.scales(perRank(outputWidths.map { Double($0) * precisions.backwardCommunication.bytes })))),
-                after: ready)
+                copies: .send, after: ready)
             let moduleBackward = plan.compute("tower module backward", moduleWork(.backward), after: returned)
-            let spread = plan.communicate(intraBackward.name, intraBackward.collective, after: moduleBackward)
+            let spread = plan.communicate(intraBackward.name, intraBackward.collective, copies: .send, after: moduleBackward)
             plan.compute("embedding backward + optimizer", layout.updateWorkPerRank, after: spread)
             plan.communicate(
                 "tower module gradient all-reduce in \(level.name)",
@@ -206,7 +209,7 @@ public struct SPTTLayout: Sendable {
                     bufferBytes: members.map {
                         $0.isEmpty ? 0 : module.parameterCount(features: $0.count, dimension: dimension) * precisions.gradientAllReduce.bytes
                     }),
-                after: moduleBackward)
+                copies: [.send, .receive], after: moduleBackward)
         }
         return plan
     }

@@ -51,6 +51,12 @@ public struct StepPlan: Sendable {
     public var ranksOfInterest: [LabelledRank] = []
     /// Facts about the plan a reader should know (defaults taken, approximations chosen).
     public var notes: [String] = []
+    /// Whether `communicate` adds the passes that lay out a collective's send buffer and its
+    /// received data (`BufferCopies`) as compute tasks. Off by default: on GPUs TorchRec's permute
+    /// kernels are small beside the step and DESIGN §1.2's costs leave them out. towerplan's CPU
+    /// ranks copy on the thread that computes, between phases the trainer times: 5–8 % of a step
+    /// (`train --predict` turns it on).
+    public var chargesBufferCopies = false
 
     public init(summary: String, rankCount: Int, globalBatch: Int, computePrecision: NumericFormat, sharding: ShardingPlan) {
         self.summary = summary
@@ -73,17 +79,59 @@ public struct StepPlan: Sendable {
         return [tasks.count - 1]
     }
 
-    /// Adds a collective unless it moves no bytes.
+    /// Which side of a collective a rank copies through a buffer of its own: the data it sends
+    /// packed into a contiguous send buffer (ids grouped by destination, gradients gathered into a
+    /// bucket), and what it receives moved into place (pooled embeddings into the sample-major
+    /// matrix, a bucket back into the gradients).
+    public struct BufferCopies: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        public static let send = BufferCopies(rawValue: 1)
+        public static let receive = BufferCopies(rawValue: 2)
+    }
+
+    /// Adds a collective unless it moves no bytes; with `chargesBufferCopies`, a compute task
+    /// "<name>: packing" before it and "<name>: unpacking" after it for the sides `copies` names,
+    /// each a streaming pass that reads and writes the bytes each rank sends or receives (its own
+    /// share included: the trainer copies that too).
     @discardableResult
-    public mutating func communicate(_ name: String, _ collective: Collective, inputDistribution: Bool = false, after: Done...) -> Done {
-        let dependencies = Array(Set(after.joined())).sorted()
+    public mutating func communicate(
+        _ name: String, _ collective: Collective, inputDistribution: Bool = false, copies: BufferCopies = [], after: Done...
+    ) -> Done {
+        var dependencies = Array(Set(after.joined())).sorted()
         guard collective.movesData else { return dependencies }
+        let charged = chargesBufferCopies ? copies : []
+        if charged.contains(.send) {
+            dependencies = compute("\(name): packing", collective.bytesPerRank(rankCount, .send).map { ComputeWork(streamedBytes: 2 * $0) }, after: dependencies)
+        }
         tasks.append(StepTask(name: name, work: .communication(collective), dependencies: dependencies, isInputDistribution: inputDistribution))
-        return [tasks.count - 1]
+        let done = [tasks.count - 1]
+        guard charged.contains(.receive) else { return done }
+        return compute("\(name): unpacking", collective.bytesPerRank(rankCount, .receive).map { ComputeWork(streamedBytes: 2 * $0) }, after: done)
     }
 }
 
 extension Collective {
+    /// Bytes each of `rankCount` ranks sends (`.send`) or receives (`.receive`) in this collective,
+    /// its own share included (an all-to-all's block to itself, an all-reduce's whole buffer); 0
+    /// for ranks in no group.
+    func bytesPerRank(_ rankCount: Int, _ side: StepPlan.BufferCopies) -> [Double] {
+        var bytes = [Double](repeating: 0, count: rankCount)
+        for (index, group) in groups.enumerated() {
+            for rank in group {
+                switch kind {
+                case .allToAll:
+                    bytes[Int(rank)] = group.reduce(0) { sum, other in
+                        sum + (side == .send ? traffic.bytes(from: rank, to: other) : traffic.bytes(from: other, to: rank))
+                    }
+                case .allReduce, .reduceScatter, .allGather, .pointToPoint:
+                    bytes[Int(rank)] = bufferBytes.indices.contains(index) ? bufferBytes[index] : 0
+                }
+            }
+        }
+        return bytes
+    }
+
     /// Whether any rank sends a byte: a group of two or more ranks with a non-zero buffer or traffic.
     var movesData: Bool {
         switch kind {
@@ -127,7 +175,7 @@ extension StepPlan {
         let reduced = communicate(
             "dense gradient all-reduce",
             Collective(kind: .allReduce(allReduce), groups: [Array(0..<Int32(count))], bufferBytes: [dense.parameterCount * gradientFormat.bytes]),
-            after: bottomBackward, overBackward)
+            copies: [.send, .receive], after: bottomBackward, overBackward)
         compute("dense optimizer", everyRank(Self.denseOptimizerWork(parameters: dense.parameterCount, optimizer: training.denseOptimizer)), after: reduced)
     }
 

@@ -465,9 +465,8 @@ struct DistributedTrainSummary: Encodable {
                 ]
             } else {
                 lines += [
-                    "  note: \(ranks) ranks shared this machine's \(cores) cores. The prediction shares them among the ranks computing, but",
-                    "  leaves out the CPU collectives use while ranks wait for each other (MPI's polling, copies, the TCP stack): the",
-                    "  more ranks per core and collectives per step, the lower it runs (README, \"Predicted against measured\").",
+                    "  note: \(ranks) ranks shared this machine's \(cores) cores; the prediction shared the topology's \(predictedWithSharedCores!)",
+                    "  among the ranks computing at each moment (README, \"Predicted against measured\").",
                 ]
             }
         }

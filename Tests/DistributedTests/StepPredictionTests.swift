@@ -98,6 +98,11 @@ import Workload
 
     @Test func simulatorStagesMapOntoTheTrainersPhases() {
         #expect(StepPhase(simulatorStage: "input dist: ids all-to-all in host") == .idsAllToAll)
+        // Buffer copies: the gradient buckets' inside the all-reduce the trainer times, the others in no phase.
+        #expect(StepPhase(simulatorStage: "dense gradient all-reduce: packing") == .denseAllReduce)
+        #expect(StepPhase(simulatorStage: "tower module gradient all-reduce in host: unpacking") == .towerAllReduce)
+        #expect(StepPhase(simulatorStage: "input dist: ids all-to-all in host: unpacking") == nil)
+        #expect(StepPhase(simulatorStage: "output dist: pooled embeddings all-to-all: unpacking") == nil)
         #expect(StepPhase(simulatorStage: "input dist: ids all-to-all") == .idsAllToAll)
         #expect(StepPhase(simulatorStage: "tower module gradient all-reduce in rack") == .towerAllReduce)
         #expect(StepPhase(simulatorStage: "bottom MLP forward") == .denseForward)

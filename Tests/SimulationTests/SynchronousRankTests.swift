@@ -87,6 +87,51 @@ import Workload
         #expect(domain > 0 && abs(domainWithLengths / domain - ratio) < 1e-12)
     }
 
+    @Test func bufferCopiesAreChargedOnlyWhenAsked() throws {
+        let workload = try Self.workload(), cluster = try Self.cluster()
+        var flat = FlatLayout(sharding: .tableWise)
+        #expect(try !flat.plan(workload: workload, cluster: cluster).tasks.contains { $0.name.hasSuffix("packing") })
+        flat.chargesBufferCopies = true
+        let plan = try flat.plan(workload: workload, cluster: cluster)
+        let names = plan.tasks.map(\.name)
+        // Ids packed and unpacked; pooled embeddings moved into place on arrival, their gradients
+        // gathered before sending; the dense gradients through a bucket both ways.
+        #expect(names == [
+            "bottom MLP forward", "input dist: ids all-to-all: packing", "input dist: ids all-to-all", "input dist: ids all-to-all: unpacking",
+            "embedding lookup", "output dist: pooled embeddings all-to-all", "output dist: pooled embeddings all-to-all: unpacking",
+            "interaction + top MLP forward", "interaction + top MLP backward", "bottom MLP backward",
+            "embedding gradients all-to-all: packing", "embedding gradients all-to-all", "embedding backward + optimizer",
+            "dense gradient all-reduce: packing", "dense gradient all-reduce", "dense gradient all-reduce: unpacking", "dense optimizer",
+        ])
+        // Each a streaming pass over a rank's bytes, its own block included: read and written.
+        func task(_ name: String) throws -> StepTask { try #require(plan.tasks.first { $0.name == name }) }
+        guard case .communication(let ids) = try task("input dist: ids all-to-all").work,
+              case .compute(let packing) = try task("input dist: ids all-to-all: packing").work,
+              case .compute(let unpacking) = try task("input dist: ids all-to-all: unpacking").work
+        else { Issue.record("unexpected task kinds"); return }
+        for rank in 0 ..< 4 {
+            let sent = (0 ..< 4).reduce(0.0) { $0 + ids.traffic.bytes(from: Int32(rank), to: Int32($1)) }
+            let received = (0 ..< 4).reduce(0.0) { $0 + ids.traffic.bytes(from: Int32($1), to: Int32(rank)) }
+            #expect(packing[rank] == ComputeWork(streamedBytes: 2 * sent))
+            #expect(unpacking[rank] == ComputeWork(streamedBytes: 2 * received))
+        }
+        #expect(ids.bytesPerRank(4, .send).reduce(0, +) == ids.bytesPerRank(4, .receive).reduce(0, +))
+        // SPTT: around both id exchanges, the tower exchanges and the tower-module all-reduce too.
+        var sptt = SPTTLayout(intraDomain: .tableWise)
+        sptt.chargesBufferCopies = true
+        let withModule = try StepFixtures.workload(StepFixtures.uniform(6, rows: 1_000), towerModule: #"<tower-module kind="linear" compression="2"/>"#)
+        let towerNames = Set(try sptt.plan(workload: withModule, cluster: cluster).tasks.map(\.name))
+        #expect(towerNames.isSuperset(of: [
+            "input dist: ids peer all-to-all: packing", "input dist: ids all-to-all in host: unpacking", "tower outputs peer all-to-all: unpacking",
+            "tower output gradients peer all-to-all: packing", "tower module gradient all-reduce in host: packing",
+        ]))
+        // A serialized CPU step is longer for them.
+        let communication = try AggregatedCommunicationModel(cluster: cluster)
+        let model = StepModel(communication: communication, overlapInputDistribution: false, serialized: true)
+        flat.chargesBufferCopies = false
+        #expect(try model.simulate(plan).stepSeconds > model.simulate(flat.plan(workload: workload, cluster: cluster)).stepSeconds)
+    }
+
     @Test func cpuComputeAddsArithmeticAndMemoryAndUsesAMeasuredGatherBandwidth() throws {
         let text = """
             <cluster name="cpu">
