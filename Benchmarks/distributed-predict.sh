@@ -10,31 +10,35 @@
 # configurations, so slow spells of a shared machine spread over all of them); the table gives
 # the medians of measured and predicted step times and the range of the R errors.
 #
-# Usage: sudo bash Benchmarks/distributed-predict.sh [--steps 30] [--uplink 1e9] [--repeats 3] [--quick]
+# Usage: sudo bash Benchmarks/distributed-predict.sh [--steps 30] [--uplink 1e9] [--repeats 3] [--quick] [--summarize]
 #   --quick: batch 512 only, 2 and 4 ranks (4 configurations).
+#   --summarize: no runs; rewrite results.md from the JSON summaries already in the results folder.
 # Needs root, ip, tc and unshare (emulated hosts). Run it on a quiet machine: the ranks share
-# this machine's cores (8 ranks on 2 cores is 4x oversubscribed; calibration measures the rates
-# with every rank busy, so that is part of what is predicted), and other load skews both sides.
+# this machine's cores (8 ranks on 2 cores is 4x oversubscribed: calibration measures rates per
+# CPU second and writes how many cores the ranks share, and the simulator shares them), and other
+# load skews both sides.
 # SCRATCH picks the build folder (default .build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-steps=30 uplink=1e9 quick=0 repeats=1
+steps=30 uplink=1e9 quick=0 repeats=1 summarize=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --steps) steps="$2"; shift 2 ;;
         --uplink) uplink="$2"; shift 2 ;;
         --quick) quick=1; shift ;;
         --repeats) repeats="$2"; shift 2 ;;
+        --summarize) summarize=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "distributed-predict: unknown argument $1" >&2; exit 2 ;;
     esac
 done
+out=Benchmarks/results/distributed-predict
+if [ "$summarize" -eq 0 ]; then
 [ "$(id -u)" -eq 0 ] || { echo "distributed-predict: emulated hosts need root" >&2; exit 1; }
 scratch="${SCRATCH:-.build}"
 swift build -c release --scratch-path "$scratch" >&2
 bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/towerplan"
 workload=workloads/synthetic-planted.xml
-out=Benchmarks/results/distributed-predict
 mkdir -p "$out"
 rm -f "$out"/*.json
 work="$(mktemp -d)"
@@ -68,14 +72,18 @@ PY
     done
 done
 done
+fi
 
-python3 - "$out" "$steps" "$uplink" "$repeats" <<'PY'
+python3 - "$out" <<'PY'
 import glob, json, os, statistics, sys
-out, steps, uplink, repeats = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+out = sys.argv[1]
 configs = {}
 for path in glob.glob(os.path.join(out, "*.json")):
     r = json.load(open(path))
     configs.setdefault((r["batch_per_rank"], r["ranks"], r["layout"] != "flat"), []).append(r)
+if not configs: sys.exit(f"distributed-predict: no run summaries in {out}")
+any_run = next(iter(configs.values()))[0]
+steps, uplink, repeats = len(any_run["report"]["losses"]), any_run["emulated_uplink_bits_per_second"], max(len(r) for r in configs.values())
 lines = [
     "# Predicted vs measured step time, multi-process training on emulated hosts",
     "",
