@@ -55,22 +55,26 @@ import Testing
     }
 
     /// `--predict` on a calibrated topology prints predicted against measured per phase, and says
-    /// when the ranks outnumbered the cores (here with a topology that does not say they shared them).
-    @Test(.enabled(if: mpirunInstalled, "mpirun is not installed"))
-    func predictedRunsSayWhenRanksOutnumberCores() throws {
+    /// when the ranks outnumbered the cores whether the topology let the prediction share them.
+    @Test(.enabled(if: mpirunInstalled, "mpirun is not installed"), arguments: [false, true])
+    func predictedRunsSayWhenRanksOutnumberCores(_ sharedCores: Bool) throws {
         try withScratchDirectory("towerplan-predict") { directory in
             let input = directory.appendingPathComponent("measurement.json"), topology = directory.appendingPathComponent("calibrated.xml")
-            try Data(Self.measurement.utf8).write(to: input)
+            let measurement = sharedCores ? Self.measurement.replacingOccurrences(of: #""ranks": 4,"#, with: #""ranks": 4, "shared_cores": 2,"#) : Self.measurement
+            try Data(measurement.utf8).write(to: input)
             let calibrated = try CommandLineTests.run(["calibrate", "--measurement", input.path, "-o", topology.path, "--ranks", "4", "--ranks-per-host", "2"])
             #expect(calibrated.status == 0, "\(calibrated.errors)")
+            #expect(try String(contentsOf: topology, encoding: .utf8).contains(#"shared-cores="2""#) == sharedCores)
             let result = try CommandLineTests.run([
                 "train", "--workload", "workloads/synthetic-planted.xml", "--ranks", "4", "--ranks-per-host", "2", "--layout", "dmt", "--steps", "2",
                 "--batch", "16", "--predict", "--topology", topology.path,
             ])
             #expect(result.status == 0, "\(result.errors)")
             #expect(result.output.contains("predicted") && result.output.contains("tower module forward"))
-            #expect(result.output.contains("ranks shared this machine's") == (ProcessInfo.processInfo.activeProcessorCount < 4), "\(result.output)")
-            #expect(result.output.contains("no shared-cores") == (ProcessInfo.processInfo.activeProcessorCount < 4), "\(result.output)")
+            let outnumbered = ProcessInfo.processInfo.activeProcessorCount < 4
+            #expect(result.output.contains("ranks shared this machine's") == outnumbered, "\(result.output)")
+            #expect(result.output.contains("no shared-cores") == (outnumbered && !sharedCores), "\(result.output)")
+            #expect(result.output.contains("the prediction shared the topology's 2") == (outnumbered && sharedCores), "\(result.output)")
         }
     }
 
