@@ -83,7 +83,7 @@ import Workload
         let good = try #require(FileManager.default.contents(atPath: path))
 
         func reason(of bytes: Data) -> String {
-            FileManager.default.createFile(atPath: path, contents: bytes)
+            guard FileManager.default.createFile(atPath: path, contents: bytes) else { return "could not write \(path)" }
             do {
                 _ = try TrainingCheckpoint.read(from: path)
                 return "accepted"
