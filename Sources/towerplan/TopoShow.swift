@@ -56,6 +56,8 @@ struct ClusterReport: Encodable {
     }
     let name: String
     let description: String?
+    /// `Cluster.sharedCores`: the cores the accelerators (CPU ranks) time-share.
+    let sharedCores: Int?
     let gpus: Int
     let hosts: Int
     let devices: [String: Int]
@@ -66,6 +68,7 @@ struct ClusterReport: Encodable {
     init(cluster: Cluster) {
         name = cluster.name
         description = cluster.description
+        sharedCores = cluster.sharedCores
         gpus = cluster.accelerators.count
         hosts = cluster.level(named: "host").map { cluster.domains(at: $0).count } ?? 0
         var kinds: [String: Int] = [:]
@@ -98,6 +101,7 @@ struct ClusterReport: Encodable {
         var lines: [String] = []
         lines.append("\(name): \(gpus) accelerators in \(hosts) hosts, \(devices.values.reduce(0, +)) devices, \(links) links")
         if let description { lines.append(description) }
+        if let sharedCores { lines.append("the \(gpus) accelerators time-share \(sharedCores) CPU cores (shared-cores)") }
         for model in accelerators {
             let peaks = ["bf16", "fp16", "fp8", "fp32"].compactMap { key in
                 model.peakFlopsPerSecond[key].map { "\(key) \(Units.formatFLOPS($0))" }

@@ -40,6 +40,15 @@ import Testing
             let validation = try CommandLineTests.run(["topo", "validate", output.path])
             #expect(validation.status == 0, "\(validation.output)\(validation.errors)")
             #expect(validation.output.contains("4 accelerators"))
+            #expect(try !CommandLineTests.run(["topo", "show", output.path]).output.contains("time-share"))
+
+            // Measured with every rank on this machine: the file and `topo show` say how many cores they shared.
+            try Data(Self.measurement.replacingOccurrences(of: #""ranks": 4,"#, with: #""ranks": 4, "shared_cores": 2,"#).utf8).write(to: input)
+            #expect(try CommandLineTests.run(["calibrate", "--measurement", input.path, "-o", output.path, "--ranks", "4", "--ranks-per-host", "2"]).status == 0)
+            #expect(try String(contentsOf: output, encoding: .utf8).contains(#"calibrated" shared-cores="2">"#))
+            let shown = try CommandLineTests.run(["topo", "show", output.path])
+            #expect(shown.output.contains("the 4 accelerators time-share 2 CPU cores"), "\(shown.output)")
+            #expect(try CommandLineTests.run(["topo", "show", output.path, "--json"]).output.contains(#""shared_cores" : 2"#))
         }
     }
 
