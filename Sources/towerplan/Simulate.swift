@@ -182,6 +182,10 @@ struct Simulate: ParsableCommand {
                 plan = try towerLayout.plan(workload: model, cluster: cluster)
                 plan.notes += partitionNotes
             }
+            if let cores = cluster.sharedCores {
+                plan.notes.append(
+                    "the accelerators are CPU ranks time-sharing \(cores) cores (shared-cores): simulated here as GPUs, each with its own compute and communication streams; towerplan train --ranks … --predict --topology \(topology) predicts its own CPU ranks")
+            }
             result = try simulateStep(plan, on: cluster, overlap: overlap)
         } catch {
             printError("\(error)")

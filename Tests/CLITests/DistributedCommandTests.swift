@@ -49,6 +49,10 @@ import Testing
             let shown = try CommandLineTests.run(["topo", "show", output.path])
             #expect(shown.output.contains("the 4 accelerators time-share 2 CPU cores"), "\(shown.output)")
             #expect(try CommandLineTests.run(["topo", "show", output.path, "--json"]).output.contains(#""shared_cores" : 2"#))
+            // `simulate` models GPUs, and says so on a cluster of CPU ranks.
+            let simulated = try CommandLineTests.run(["simulate", "--topology", output.path, "--workload", "workloads/synthetic-planted.xml"])
+            #expect(simulated.status == 0, "\(simulated.errors)")
+            #expect(simulated.output.contains("CPU ranks time-sharing 2 cores"), "\(simulated.output)")
         }
     }
 
