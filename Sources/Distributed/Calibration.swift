@@ -332,7 +332,7 @@ public enum Calibration {
         try world.allReduce(&rates, .sum)
         // One machine when every rank read the same boot id; the fewest cores any rank may use.
         let machine = machineIdentity(rank: world.rank)
-        var identity = [machine, -machine, -Double(ProcessInfo.processInfo.activeProcessorCount)]
+        var identity = [machine, -machine, -Double(AvailableCores.count)]
         try world.allReduce(&identity, .max)
         let sharedCores = identity[0] == -identity[1] ? Int(-identity[2]) : nil
         let bursts = computeBursts(kernels, seed: seed)

@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// Starts an N-rank MPI job on this machine through Open MPI's `mpirun`, with the flags a
 /// single-host run needs here, and waits for it with a deadline.
@@ -36,7 +37,7 @@ public struct MPILauncher: Sendable {
     /// The arguments after `mpirun` that start `program arguments…` on every rank.
     public func arguments(program: String, arguments: [String]) -> [String] {
         let placement = emulatedHosts?.mpirunArguments ?? ["--mca", "btl", transports.joined(separator: ",")]
-        let yielding = ranks > ProcessInfo.processInfo.activeProcessorCount ? ["--mca", "mpi_yield_when_idle", "1"] : []
+        let yielding = ranks > AvailableCores.count ? ["--mca", "mpi_yield_when_idle", "1"] : []
         return (geteuid() == 0 ? ["--allow-run-as-root"] : []) + ["--oversubscribe", "--bind-to", "none"] + yielding + placement
             + ["-np", String(ranks), program] + arguments
     }

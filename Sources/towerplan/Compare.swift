@@ -56,7 +56,7 @@ struct Compare: ParsableCommand {
     var trainSteps = 4_000
 
     @Option(help: "With --train: CPU threads (results are bit-identical for a given count).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var threads = AvailableCores.count
 
     @Flag(help: "Print JSON instead of text.")
     var json = false

@@ -85,7 +85,7 @@ struct Plan: ParsableCommand {
     var output: String?
 
     @Option(help: "Threads for training and simulation. Default: the machine's cores.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var threads = AvailableCores.count
 
     @Flag(help: "Print JSON instead of text.")
     var json = false

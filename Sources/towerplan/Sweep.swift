@@ -4,6 +4,7 @@ import Foundation
 import Partitioning
 import Planner
 import Topology
+import Training
 import Workload
 
 /// `towerplan sweep --topologies a.xml,b.xml --workloads w.xml,… [--gpus 64,128,256,512]`
@@ -46,7 +47,7 @@ struct SweepCommand: ParsableCommand {
     var seed: UInt64 = 1
 
     @Option(help: "Parallel plans. Default: the machine's cores.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var threads = AvailableCores.count
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false

@@ -67,7 +67,7 @@ struct Train: ParsableCommand {
     @Option(help: "Samples per step. Default: the workload's batch per GPU.")
     var batch: Int?
 
-    @Option(help: "CPU threads (per rank with --ranks). Results are bit-identical for a given thread count. Default: all cores; 1 per rank with --ranks.")
+    @Option(help: "CPU threads (per rank with --ranks). Results are bit-identical for a given thread count. Default: the cores this process may use (its CPU affinity, capped by a container's CPU quota); 1 per rank with --ranks.")
     var threads: Int?
 
     @OptionGroup(title: "Multi-process training")
@@ -172,7 +172,7 @@ struct Train: ParsableCommand {
         }
         var configuration = TrainingConfiguration(
             layout: try networkLayout(for: model), data: source, length: steps.map { .steps($0) } ?? .epochs(epochs ?? 1),
-            batch: batch ?? model.training.batchPerGPU, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, seed: seed, evaluationSamples: evalSamples,
+            batch: batch ?? model.training.batchPerGPU, threads: threads ?? AvailableCores.count, seed: seed, evaluationSamples: evalSamples,
             evaluateEvery: evalEvery, benchmarkPool: benchmark ? 16 : nil)
         configuration.baseline = baseline
         return configuration
@@ -338,7 +338,7 @@ extension Train {
         let summary = DistributedTrainSummary(
             workload: model.name, layout: layout.rawValue, ranksPerHost: perHost, emulatedUplinkBitsPerSecond: job.emulatedUplink?.bitsPerSecond,
             towers: layout == .dmt ? towerNote(towerCount: plan.domains) : nil, report: report, prediction: prediction,
-            cores: ProcessInfo.processInfo.activeProcessorCount)
+            cores: AvailableCores.count)
         print(json ? try jsonText(summary) : summary.text)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+import Training
 
 /// `towerplan calibrate` and `towerplan train --ranks` end to end: the calibrated topology file
 /// carries exactly the injected measurement and validates; the multi-process options are checked
@@ -84,7 +85,7 @@ import Testing
             ])
             #expect(result.status == 0, "\(result.errors)")
             #expect(result.output.contains("predicted") && result.output.contains("tower module forward"))
-            let outnumbered = ProcessInfo.processInfo.activeProcessorCount < 4
+            let outnumbered = AvailableCores.count < 4
             #expect(result.output.contains("ranks shared this machine's") == outnumbered, "\(result.output)")
             #expect(result.output.contains("no shared-cores") == (outnumbered && !sharedCores), "\(result.output)")
             #expect(result.output.contains("the prediction shared the topology's 2") == (outnumbered && sharedCores), "\(result.output)")
@@ -108,7 +109,7 @@ import Testing
             // The tower module of a 20-feature tower at 2 × 64 samples and both over-arch shapes were timed.
             #expect(xml.contains("dot tower module of 20 features at batch 128"))
             // Both ranks ran on this machine, so the cluster says how many cores they shared.
-            #expect(xml.contains(#" shared-cores="\#(ProcessInfo.processInfo.activeProcessorCount)""#), "\(xml)")
+            #expect(xml.contains(#" shared-cores="\#(AvailableCores.count)""#), "\(xml)")
             let validation = try CommandLineTests.run(["topo", "validate", output.path])
             #expect(validation.status == 0, "\(validation.output)\(validation.errors)")
         }
@@ -138,7 +139,7 @@ import Testing
         #expect(result.status == 0, "\(result.errors)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
         #expect(json["steps"] as? Int == 3)
-        #expect(json["cores"] as? Int == ProcessInfo.processInfo.activeProcessorCount)
+        #expect(json["cores"] as? Int == AvailableCores.count)
         #expect((json["samples_per_second"] as? Double ?? 0) > 0)
         #expect((json["measured_step_seconds"] as? Double ?? 0) > 0)
         let phases = try #require(json["phases"] as? [[String: Any]])
