@@ -105,27 +105,17 @@ public final class DistributedNetwork {
     /// global batch). Collective over the world. Returns the global batch's mean loss before the
     /// update and this rank's logits.
     public func trainStep(_ batch: SampleBatch) throws(DistributedError) -> (loss: Float, logits: [Float]) {
-        let features = plan.towerFeatures.reduce(0) { $0 + $1.count }
-        guard batch.count >= 1, batch.sparse.count == features, batch.denseWidth == replica.denseFeatures else {
-            throw .batch("rank \(rank) got \(batch.count) samples with \(batch.sparse.count) sparse and \(batch.denseWidth) dense features; the model needs at least one sample, \(features) sparse and \(replica.denseFeatures) dense")
-        }
+        let logits = try forward(batch)
         let globalCount = batch.count * plan.ranks
 
-        // Forward: ids to the tower, lookup inside the domain, tower module, outputs back.
-        let towerBatch = try peerExchange?.ids(of: batch) ?? (columns: batch.sparse, count: batch.count)
-        let pooled = try lookup.forward(columns: towerBatch.columns, count: towerBatch.count)
-        let towerOutput = clock.measure(.towerForward) { module.forward(pooled) }
-        let towerOutputs = try peerExchange?.outputs(towerOutput) ?? [towerOutput]
-
-        // The data-parallel part and the loss, scaled to the global batch's mean.
+        // The loss, scaled to the global batch's mean.
         logitGradient.resize(rows: batch.count)
-        let (logits, localLoss) = clock.measure(.denseForward) {
-            let logits = replica.dataParallelForward(count: batch.count, dense: batch.dense) { towerOutputs[$0] }
+        let localLoss = clock.measure(.denseForward) {
             let mean = batch.labels.withUnsafeBufferPointer { labels in
                 BinaryCrossEntropy.meanLoss(logits: logits.pointer, labels: labels.baseAddress!, count: batch.count, gradient: logitGradient.pointer)
             }
             for index in 0 ..< batch.count { logitGradient.pointer[index] /= Float(plan.ranks) }
-            return (logits.values, mean * Float(batch.count))
+            return mean * Float(batch.count)
         }
         let towerGradients = clock.measure(.denseBackward) { replica.dataParallelBackward(logitGradient) }
 
@@ -139,7 +129,29 @@ public final class DistributedNetwork {
         }
         let lossSum = try clock.collective(.denseAllReduce) { () throws(MPIError) in try replicated.allReduce(over: world, extra: [localLoss]) }
         clock.measure(.denseOptimizer) { optimizer.apply(step: step) }
-        return (lossSum[0] / Float(globalCount), logits)
+        return (lossSum[0] / Float(globalCount), logits.values)
+    }
+
+    /// P(label = 1) of each of this rank's `batch` samples under the current model: the forward
+    /// half of a step, nothing updated. Collective over the world, like `trainStep` (every rank
+    /// passes a batch of the same size). Its time adds to the forward phases' clocks.
+    public func predict(_ batch: SampleBatch) throws(DistributedError) -> [Float] {
+        try forward(batch).values.map(BinaryCrossEntropy.sigmoid)
+    }
+
+    /// The logits of this rank's `batch`: ids to the towers, lookup inside the domain, tower
+    /// module, outputs back, then the data-parallel over-arch. Throws on a batch of the wrong
+    /// shape before any collective.
+    private func forward(_ batch: SampleBatch) throws(DistributedError) -> Matrix {
+        let features = plan.towerFeatures.reduce(0) { $0 + $1.count }
+        guard batch.count >= 1, batch.sparse.count == features, batch.denseWidth == replica.denseFeatures else {
+            throw .batch("rank \(rank) got \(batch.count) samples with \(batch.sparse.count) sparse and \(batch.denseWidth) dense features; the model needs at least one sample, \(features) sparse and \(replica.denseFeatures) dense")
+        }
+        let towerBatch = try peerExchange?.ids(of: batch) ?? (columns: batch.sparse, count: batch.count)
+        let pooled = try lookup.forward(columns: towerBatch.columns, count: towerBatch.count)
+        let towerOutput = clock.measure(.towerForward) { module.forward(pooled) }
+        let towerOutputs = try peerExchange?.outputs(towerOutput) ?? [towerOutput]
+        return clock.measure(.denseForward) { replica.dataParallelForward(count: batch.count, dense: batch.dense) { towerOutputs[$0] } }
     }
 
     /// The whole model's training state on world rank 0, named and encoded as

@@ -15,13 +15,18 @@ public struct DistributedTrainingOptions: Sendable {
     public var recordLogits: Bool
     /// Gather the final training state into the report (the whole model through rank 0).
     public var exportState: Bool
+    /// Held-out samples to evaluate the final model on (0: none). Rounded down to a multiple of
+    /// the rank count, since every rank predicts the same number (`DistributedTraining.evaluate`).
+    public var evaluationSamples: Int
     /// Called on every rank after each step with the 1-based step and the global loss (progress
     /// display; fault injection in tests).
     public var afterStep: (@Sendable (_ step: Int, _ loss: Float) -> Void)?
 
     public init(
-        layout: DistributedLayout, batchPerRank: Int, steps: Int, seed: UInt64, threads: Int = 1, recordLogits: Bool = false, exportState: Bool = false
+        layout: DistributedLayout, batchPerRank: Int, steps: Int, seed: UInt64, threads: Int = 1, recordLogits: Bool = false, exportState: Bool = false,
+        evaluationSamples: Int = 0
     ) {
+        self.evaluationSamples = evaluationSamples
         self.layout = layout
         self.batchPerRank = batchPerRank
         self.steps = steps
@@ -61,6 +66,9 @@ public struct DistributedTrainingReport: Sendable, Hashable, Codable {
     public var logits: [[Float]]?
     /// The final state, named as `RecommendationNetwork.exportState` names it, when requested.
     public var state: [String: [Float]]?
+    /// The final model on held-out samples, when requested: the same samples and metrics as the
+    /// single-process trainer's evaluation (`Trainer.evaluate`).
+    public var evaluation: TrainingReport.EvaluationSummary?
     /// Steps the times average over: all but the first (which allocates the workspaces), or the
     /// only one.
     public var timedSteps: Int
@@ -86,6 +94,9 @@ public enum DistributedTraining {
         guard batch >= 1, options.steps >= 1 else { throw .batch("a run needs at least one step of at least one sample per rank (batch \(batch), steps \(options.steps))") }
         guard globalBatch * options.steps <= dataset.samples, globalBatch <= dataset.maximumBatch else {
             throw .data("\(options.steps) steps of \(plan.ranks) × \(batch) samples need \(globalBatch * options.steps) samples; the synthetic stream has \(dataset.samples) (raise samples= in the workload)")
+        }
+        guard options.evaluationSamples == 0 || options.evaluationSamples >= plan.ranks else {
+            throw .data("an evaluation of \(options.evaluationSamples) held-out samples on \(plan.ranks) ranks gives some rank none: evaluate at least \(plan.ranks), or 0 for none")
         }
         let network = try DistributedNetwork(workload: workload, plan: plan, seed: options.seed, threads: options.threads, world: world)
 
@@ -118,6 +129,9 @@ public enum DistributedTraining {
         let timed = options.steps > 1 ? options.steps - 1 : 1
         let perStep = [stepSeconds] + zip(network.phaseTimes.seconds, warmUp.seconds).map { $0 - $1 }
         let cpuPerStep = [stepCPUSeconds] + zip(network.phaseCPUTimes.seconds, warmUpCPU.seconds).map { $0 - $1 }
+        // After the times are read: predicting runs through the forward phases' clocks.
+        let evaluation = options.evaluationSamples > 0
+            ? try evaluate(network, dataset: dataset, samples: options.evaluationSamples, batch: batch, world: world) : nil
         var slowest = perStep.map { $0 / Double(timed) }, total = slowest, cpuTotal = cpuPerStep.map { $0 / Double(timed) }
         do throws(MPIError) {
             try world.allReduce(&slowest, .max)
@@ -129,13 +143,42 @@ public enum DistributedTraining {
         let seconds = zip(slowest, zip(total, cpuTotal)).map { Seconds(slowestRank: $0, meanOverRanks: $1.0 / ranks, cpuMeanOverRanks: $1.1 / ranks) }
         return DistributedTrainingReport(
             ranks: plan.ranks, ranksPerDomain: plan.ranksPerDomain, towers: plan.towerFeatures, batchPerRank: batch, losses: losses,
-            logits: options.recordLogits ? logits : nil, state: state, timedSteps: timed, stepSeconds: seconds[0],
+            logits: options.recordLogits ? logits : nil, state: state, evaluation: evaluation, timedSteps: timed, stepSeconds: seconds[0],
             phases: zip(StepPhase.allCases, seconds.dropFirst()).compactMap { phase, seconds in
                 seconds.slowestRank > 0 ? DistributedTrainingReport.Phase(name: phase.rawValue, seconds: seconds) : nil
             })
     }
 
     private typealias Seconds = DistributedTrainingReport.Seconds
+
+    /// The model's metrics on the first `samples` held-out samples, rounded down to a multiple of
+    /// the ranks, on rank 0 (nil elsewhere). They are predicted in chunks of at most `batch` per
+    /// rank, each chunk's ranks·c consecutive samples split in rank order as training splits a
+    /// global batch; rank 0 gathers every rank's probabilities and labels. The metrics are those
+    /// of `Trainer.evaluate` on the same samples (up to the forward's float rounding). Collective.
+    static func evaluate(
+        _ network: DistributedNetwork, dataset: SyntheticDataset, samples: Int, batch: Int, world: Communicator
+    ) throws(DistributedError) -> TrainingReport.EvaluationSummary? {
+        let ranks = world.size, perRank = samples / ranks
+        var heldOut = dataset.heldOut(samples: perRank * ranks)
+        var probabilities: [Float] = [], labels: [Float] = []
+        while probabilities.count < perRank {
+            let chunk = min(batch, perRank - probabilities.count)
+            heldOut.skip(samples: world.rank * chunk)
+            let local: SampleBatch?
+            do throws(SyntheticDataError) { local = try heldOut.next(size: chunk) } catch { throw .data("\(error)") }
+            guard let local else { throw .data("the held-out stream ended after \(probabilities.count) of \(perRank) samples per rank") }
+            heldOut.skip(samples: (ranks - 1 - world.rank) * chunk)
+            probabilities += try network.predict(local)
+            labels += local.labels
+        }
+        let gathered: [[Float]]
+        do throws(MPIError) { gathered = try world.gather(probabilities + labels, root: 0) } catch { throw .mpi(error) }
+        guard world.rank == 0 else { return nil }
+        var metrics = BinaryClassificationMetrics()
+        for values in gathered { metrics.add(probabilities: values[..<perRank], labels: values[perRank...]) }
+        return TrainingReport.EvaluationSummary(metrics.result)
+    }
 
     /// Every rank's values concatenated in rank order on rank 0 (`[]` elsewhere).
     private static func gather(_ values: [Float], _ world: Communicator) throws(DistributedError) -> [Float] {

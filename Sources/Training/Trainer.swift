@@ -117,13 +117,13 @@ public struct TrainingReport: Sendable, Codable {
     public var resumedFromStep: Int?
 
     /// `BinaryClassificationMetrics.Result` in a stable, encodable shape.
-    public struct EvaluationSummary: Sendable, Codable {
+    public struct EvaluationSummary: Sendable, Hashable, Codable {
         public var samples: Int
         public var auc: Double?
         public var logLoss: Double
         public var accuracy: Double
 
-        init(_ result: BinaryClassificationMetrics.Result) {
+        public init(_ result: BinaryClassificationMetrics.Result) {
             samples = result.samples
             auc = result.auc
             logLoss = result.logLoss

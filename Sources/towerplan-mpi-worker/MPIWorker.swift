@@ -133,6 +133,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Gather the final training state into the report.")
     var exportState = false
 
+    @Option(name: .customLong("eval-samples"), help: "Held-out samples to evaluate the final model on (AUC, log-loss), a multiple of the ranks; 0: none.")
+    var evalSamples = 0
+
     @Option(help: "Where rank 0 writes the JSON report (default: stdout).")
     var output: String?
 
@@ -145,7 +148,7 @@ struct Train: ParsableCommand {
             var options = DistributedTrainingOptions(
                 layout: try distributedLayout(features: workload.features.count, ranks: world.size),
                 batchPerRank: batch ?? workload.training.batchPerGPU, steps: steps, seed: seed, threads: threads,
-                recordLogits: recordLogits, exportState: exportState)
+                recordLogits: recordLogits, exportState: exportState, evaluationSamples: evalSamples)
             // Fault injection for the tests: `--kill-rank-after-step R --kill-rank-after-step S`
             // makes rank R die by SIGKILL after step S, as a crashed or killed rank would.
             if killRankAfterStep.count == 2, killRankAfterStep[0] == world.rank {

@@ -76,7 +76,7 @@ struct Train: ParsableCommand {
     @Option(help: "Seed of the model's initial parameters.")
     var seed: UInt64 = 1
 
-    @Option(name: .customLong("eval-samples"), help: "Held-out samples for the AUC and log-loss.")
+    @Option(name: .customLong("eval-samples"), help: "Held-out samples for the AUC and log-loss (with --ranks: rounded down to a multiple of the ranks, 0 for none).")
     var evalSamples = 16_384
 
     @Option(name: .customLong("eval-every"), help: "Also evaluate every n steps (shown in the progress line).")
@@ -308,6 +308,9 @@ extension Train {
         if let timeout = options.timeout, timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
         if options.predict != (options.topology != nil) { throw ValidationError("--predict needs --topology FILE (e.g. from `towerplan calibrate`), and --topology is for --predict") }
         guard steps != nil else { throw ValidationError("multi-process training runs a fixed number of steps: give --steps") }
+        if evalSamples != 0 && evalSamples < ranks {
+            throw ValidationError("--eval-samples \(evalSamples) leaves some of the \(ranks) ranks without a held-out sample: give at least \(ranks), or 0 for no evaluation")
+        }
         let unsupported = singleProcessOnly.filter(\.given).map(\.option)
         if !unsupported.isEmpty { throw ValidationError("not available with --ranks: \(unsupported.joined(separator: ", "))") }
     }
@@ -325,7 +328,7 @@ extension Train {
         }
         var arguments = [
             "train", "--workload", workload, "--layout", layout == .dmt ? "sptt" : "flat", "--batch", String(batchPerRank), "--steps", String(steps!),
-            "--seed", String(seed), "--threads", String(threads ?? 1),
+            "--seed", String(seed), "--threads", String(threads ?? 1), "--eval-samples", String(evalSamples / ranks * ranks),
         ]
         if layout == .dmt {
             arguments += ["--ranks-per-host", String(perHost), "--towers", plan.towerFeatures.map { $0.map(String.init).joined(separator: ",") }.joined(separator: "/")]
@@ -395,6 +398,10 @@ struct DistributedTrainSummary: Encodable {
     let predictedSamplesPerSecond: Double?
     /// How the DMT towers were formed.
     let towers: String?
+    /// Held-out AUC and log-loss of the final model (`--eval-samples`, rounded down to a multiple
+    /// of the ranks); nil without an evaluation.
+    let auc: Double?
+    let logloss: Double?
     /// Cores of the machine the ranks ran on (they all ran here).
     let cores: Int
     /// The cores the prediction shared among the ranks (the calibrated topology's `shared-cores`).
@@ -408,6 +415,8 @@ struct DistributedTrainSummary: Encodable {
     ) {
         self.cores = cores
         predictedWithSharedCores = prediction?.sharedCores
+        auc = report.evaluation?.auc
+        logloss = report.evaluation?.logLoss
         self.workload = workload
         self.towers = towers
         self.layout = layout
@@ -442,8 +451,14 @@ struct DistributedTrainSummary: Encodable {
             "  steps          \(steps) of \(ranks) × \(batchPerRank) samples (times: mean of the last \(timedSteps))",
             "  throughput     " + String(format: "%.0f samples/s", samplesPerSecond),
             "  training loss  " + String(format: "%.5f (mean over all steps)", trainingLoss),
-            "",
         ]
+        if let evaluation = report.evaluation {
+            lines += [
+                "  held-out AUC   " + (evaluation.auc.map { String(format: "%.5f", $0) } ?? "undefined (one class only)"),
+                "  held-out loss  " + String(format: "%.5f on %d samples", evaluation.logLoss, evaluation.samples),
+            ]
+        }
+        lines += [""]
         let format = { (seconds: Double?) in seconds.map { Units.formatDuration($0) } ?? "—" }
         let percent = { (error: Double?) in error.map { String(format: "%+.1f%%", $0 * 100) } ?? "" }
         let step = Phase(

@@ -81,10 +81,12 @@ import Training
             #expect(try String(contentsOf: topology, encoding: .utf8).contains(#"shared-cores="2""#) == sharedCores)
             let result = try CommandLineTests.run([
                 "train", "--workload", "workloads/synthetic-planted.xml", "--ranks", "4", "--ranks-per-host", "2", "--layout", "dmt", "--steps", "2",
-                "--batch", "16", "--predict", "--topology", topology.path,
+                "--batch", "16", "--eval-samples", sharedCores ? "8" : "0", "--predict", "--topology", topology.path,
             ])
             #expect(result.status == 0, "\(result.errors)")
             #expect(result.output.contains("predicted") && result.output.contains("tower module forward"))
+            // Held-out metrics only when asked for.
+            #expect(result.output.contains("held-out AUC") == sharedCores && result.output.contains("on 8 samples") == sharedCores, "\(result.output)")
             let outnumbered = AvailableCores.count < 4
             #expect(result.output.contains("ranks shared this machine's") == outnumbered, "\(result.output)")
             #expect(result.output.contains("no shared-cores") == (outnumbered && !sharedCores), "\(result.output)")
@@ -121,6 +123,7 @@ import Training
         (["--ranks", "4", "--steps", "2", "--predict"], "--predict needs --topology"),
         (["--ranks", "4", "--steps", "2", "--baseline"], "not available with --ranks: --baseline"),
         (["--ranks-per-host", "2", "--steps", "2"], "add --ranks N"),
+        (["--ranks", "4", "--steps", "2", "--eval-samples", "3"], "--eval-samples 3 leaves some of the 4 ranks without a held-out sample"),
         // The planted groups are 5 towers; 2 hosts hold 2.
         (["--ranks", "4", "--ranks-per-host", "2", "--layout", "dmt", "--partition", "planted", "--steps", "2"], "need 2 towers, the partition has 5"),
     ])
@@ -134,11 +137,17 @@ import Training
     func fourRankTrainingReportsStepsAndPhases(_ layout: String) throws {
         let result = try CommandLineTests.run([
             "train", "--workload", "workloads/synthetic-planted.xml", "--ranks", "4", "--ranks-per-host", "2", "--layout", layout, "--steps", "3",
-            "--batch", "16", "--json",
+            "--batch", "16", "--eval-samples", "2002", "--json",
         ])
         #expect(result.status == 0, "\(result.errors)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
         #expect(json["steps"] as? Int == 3)
+        // The final model on 2,000 held-out samples (2,002 rounded down to a multiple of 4 ranks).
+        let auc = try #require(json["auc"] as? Double)
+        #expect(auc > 0.3 && auc < 1)
+        #expect((json["logloss"] as? Double ?? 0) > 0)
+        let evaluation = try #require((json["report"] as? [String: Any])?["evaluation"] as? [String: Any])
+        #expect(evaluation["samples"] as? Int == 2_000)
         #expect(json["cores"] as? Int == AvailableCores.count)
         #expect((json["samples_per_second"] as? Double ?? 0) > 0)
         #expect((json["measured_step_seconds"] as? Double ?? 0) > 0)

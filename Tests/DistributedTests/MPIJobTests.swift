@@ -66,6 +66,7 @@ struct MPIJobTests {
                 ranks: Self.ranks, workload: workloadFile, in: directory, hosts: hosts,
                 arguments: testCase.workerArguments + [
                     "--batch", "\(Self.batchPerRank)", "--steps", "\(Self.steps)", "--seed", "\(Self.seed)", "--record-logits", "--export-state",
+                    "--eval-samples", "38",
                 ])
 
             let workload = try WorkloadLoader.load(path: workloadFile.path)
@@ -89,6 +90,17 @@ struct MPIJobTests {
             #expect(state.keys.sorted() == expected.keys.sorted())
             for (name, values) in expected { expectClose(state[name] ?? [], values, name) }
             #expect(report.phases.contains { $0.name == StepPhase.idsAllToAll.rawValue })
+
+            // The final model on the first 36 held-out samples (38 rounded down to 4 ranks), in
+            // chunks of at most B per rank: the single-process model's metrics on the same samples.
+            let evaluation = try #require(report.evaluation)
+            var heldOut = try SyntheticDataset(workload: workload).heldOut(samples: 36)
+            var metrics = BinaryClassificationMetrics()
+            while let batch = try heldOut.next(size: 16) { metrics.add(probabilities: model.predict(batch), labels: batch.labels) }
+            let expectedMetrics = metrics.result
+            #expect(evaluation.samples == 36 && expectedMetrics.samples == 36)
+            #expect(abs(evaluation.logLoss - expectedMetrics.logLoss) <= 1e-5 * expectedMetrics.logLoss, "\(evaluation) against \(expectedMetrics)")
+            #expect(evaluation.auc != nil && abs((evaluation.auc ?? 0) - (expectedMetrics.auc ?? 1)) <= 1e-9, "\(evaluation) against \(expectedMetrics)")
         }
     }
 
