@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distributed
 import Foundation
+import Training
 import Workload
 
 /// One rank of a distributed job: `mpirun -np N towerplan-mpi-worker train …` trains a workload
@@ -133,6 +134,12 @@ struct Train: ParsableCommand {
     @Flag(help: "Gather the final training state into the report.")
     var exportState = false
 
+    @Option(help: ArgumentHelp("Training data: synthetic (the workload's generator), or criteo:PATH (a Criteo TSV file every rank reads).", valueName: "source"))
+    var data = "synthetic"
+
+    @Option(name: .customLong("held-out-every"), help: "Criteo data: hold out every n-th line for evaluation.")
+    var heldOutEvery = 10
+
     @Option(name: .customLong("eval-samples"), help: "Held-out samples to evaluate the final model on (AUC, log-loss), a multiple of the ranks; 0: none.")
     var evalSamples = 0
 
@@ -148,7 +155,7 @@ struct Train: ParsableCommand {
             var options = DistributedTrainingOptions(
                 layout: try distributedLayout(features: workload.features.count, ranks: world.size),
                 batchPerRank: batch ?? workload.training.batchPerGPU, steps: steps, seed: seed, threads: threads,
-                recordLogits: recordLogits, exportState: exportState, evaluationSamples: evalSamples)
+                recordLogits: recordLogits, exportState: exportState, evaluationSamples: evalSamples, data: try trainingData())
             // Fault injection for the tests: `--kill-rank-after-step R --kill-rank-after-step S`
             // makes rank R die by SIGKILL after step S, as a crashed or killed rank would.
             if killRankAfterStep.count == 2, killRankAfterStep[0] == world.rank {
@@ -165,6 +172,13 @@ struct Train: ParsableCommand {
                 FileHandle.standardOutput.write(json)
             }
         }
+    }
+
+    /// The data `--data` names.
+    private func trainingData() throws -> TrainingData {
+        if data == "synthetic" { return .synthetic }
+        guard data.hasPrefix("criteo:"), data.count > "criteo:".count else { throw ValidationError("--data '\(data)' is neither synthetic nor criteo:PATH") }
+        return .criteo(path: String(data.dropFirst("criteo:".count)), heldOutEvery: heldOutEvery)
     }
 
     /// The layout the options name; SPTT's default towers are contiguous blocks of features.

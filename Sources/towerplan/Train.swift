@@ -28,7 +28,7 @@ struct Train: ParsableCommand {
               towerplan train --workload workloads/dlrm-criteo-kaggle.xml --data criteo:train.txt --epochs 1 --checkpoint run.ckpt --resume
               towerplan train --workload workloads/dlrm-kaggle-bench.xml --steps 100 --batch 2048 --threads 2 --benchmark --json
 
-            Multi-process (MPI) training: --ranks N starts `mpirun` with N ranks of `towerplan-mpi-worker` (installed next to towerplan) on this machine, in hosts of --ranks-per-host L ranks; --emulate-hosts runs each host in its own network namespace behind a rate-limited link (needs root). --layout dmt is SPTT with one tower per host: --partition's towers (as many as hosts), else contiguous blocks of features. Times are per step, excluding the first. Across real machines run the worker under your own mpirun instead: mpirun -np 8 --hostfile hosts towerplan-mpi-worker train --workload W --layout sptt --ranks-per-host 4.
+            Multi-process (MPI) training: --ranks N starts `mpirun` with N ranks of `towerplan-mpi-worker` (installed next to towerplan) on this machine, in hosts of --ranks-per-host L ranks; --emulate-hosts runs each host in its own network namespace behind a rate-limited link (needs root). --layout dmt is SPTT with one tower per host: --partition's towers (as many as hosts), else contiguous blocks of features. Times are per step, excluding the first. The data is the workload's synthetic generator or a Criteo file (--data), which every rank reads, keeping its slice of each global batch; --eval-samples held-out samples (a multiple of N) give the AUC. Across real machines run the worker under your own mpirun instead: mpirun -np 8 --hostfile hosts towerplan-mpi-worker train --workload W --layout sptt --ranks-per-host 4.
               towerplan train --workload workloads/synthetic-planted.xml --ranks 4 --ranks-per-host 2 --layout dmt --steps 20 --json
               sudo towerplan train --workload W --ranks 4 --ranks-per-host 2 --emulate-hosts --uplink-bits-per-second 1e9 --predict --topology calibrated.xml
             """)
@@ -157,19 +157,24 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// The run's configuration from the options and the workload.
-    func trainingConfiguration(for model: Workload) throws -> TrainingConfiguration {
-        let source: TrainingData
+    /// The samples `--data` names, by default the workload's data section.
+    func trainingData(for model: Workload) throws -> TrainingData {
         switch data {
         case nil:
-            if case .dataset(let file) = model.data { source = .criteo(path: file.path, heldOutEvery: heldOutEvery) } else { source = .synthetic }
+            if case .dataset(let file) = model.data { return .criteo(path: file.path, heldOutEvery: heldOutEvery) }
+            return .synthetic
         case "synthetic"?:
-            source = .synthetic
+            return .synthetic
         case let value? where value.hasPrefix("criteo:") && value.count > "criteo:".count:
-            source = .criteo(path: String(value.dropFirst("criteo:".count)), heldOutEvery: heldOutEvery)
+            return .criteo(path: String(value.dropFirst("criteo:".count)), heldOutEvery: heldOutEvery)
         case let value?:
             throw TrainingError.invalid("--data '\(value)' is neither synthetic nor criteo:PATH")
         }
+    }
+
+    /// The run's configuration from the options and the workload.
+    func trainingConfiguration(for model: Workload) throws -> TrainingConfiguration {
+        let source = try trainingData(for: model)
         var configuration = TrainingConfiguration(
             layout: try networkLayout(for: model), data: source, length: steps.map { .steps($0) } ?? .epochs(epochs ?? 1),
             batch: batch ?? model.training.batchPerGPU, threads: threads ?? AvailableCores.count, seed: seed, evaluationSamples: evalSamples,
@@ -288,7 +293,7 @@ extension Train {
     /// The single-process options a multi-process run does not have, with why.
     private var singleProcessOnly: [(given: Bool, option: String)] {
         [
-            (data != nil && data != "synthetic", "--data (ranks train on the workload's synthetic data)"), (baseline, "--baseline"),
+            (baseline, "--baseline"),
             (epochs != nil, "--epochs (give --steps)"),
             (evalEvery != nil, "--eval-every"), (checkpoint != nil || resume, "--checkpoint/--resume"), (exportEmbeddings != nil, "--export-embeddings"),
             (benchmark, "--benchmark"),
@@ -326,9 +331,15 @@ extension Train {
         let prediction = try distributed.topology.map { path in
             try orExit { try StepPrediction(workload: model, plan: plan, batchPerRank: batchPerRank, cluster: ClusterLoader.load(path: path)) }
         }
+        let source = try orExit { try trainingData(for: model) }
+        if case .criteo(let path, let every) = source {
+            // Opened once here, so that a missing file or a bad split fails before the job starts.
+            _ = try orExit { try CriteoTSVReader(workload: model, split: .training(heldOutEvery: every), path: path) }
+        }
         var arguments = [
             "train", "--workload", workload, "--layout", layout == .dmt ? "sptt" : "flat", "--batch", String(batchPerRank), "--steps", String(steps!),
             "--seed", String(seed), "--threads", String(threads ?? 1), "--eval-samples", String(evalSamples / ranks * ranks),
+            "--data", source.description, "--held-out-every", String(heldOutEvery),
         ]
         if layout == .dmt {
             arguments += ["--ranks-per-host", String(perHost), "--towers", plan.towerFeatures.map { $0.map(String.init).joined(separator: ",") }.joined(separator: "/")]
@@ -446,7 +457,7 @@ struct DistributedTrainSummary: Encodable {
     var text: String {
         let placement = hosts == 1 ? "one host" : "\(hosts) \(emulatedUplinkBitsPerSecond == nil ? "" : "emulated ")hosts × \(ranksPerHost)"
         var lines = [
-            "trained \(workload), \(layout) on \(ranks) MPI ranks (\(placement)\(emulatedUplinkBitsPerSecond.map { ", links " + Units.formatBits(perSecond: $0 / 8) } ?? ""))",
+            "trained \(workload), \(layout) on \(ranks) MPI ranks (\(placement)\(emulatedUplinkBitsPerSecond.map { ", links " + Units.formatBits(perSecond: $0 / 8) } ?? "")), data \(report.data)",
         ] + (towers.map { ["  towers         \($0)"] } ?? []) + [
             "  steps          \(steps) of \(ranks) × \(batchPerRank) samples (times: mean of the last \(timedSteps))",
             "  throughput     " + String(format: "%.0f samples/s", samplesPerSecond),

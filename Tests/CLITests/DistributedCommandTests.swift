@@ -133,6 +133,31 @@ import Training
         #expect(result.errors.contains(message), "\(result.errors)")
     }
 
+    /// `--data criteo:FILE` under `--ranks`: the ranks read the file (a missing one is named before
+    /// launch) and report held-out metrics on its held-out lines.
+    @Test(.enabled(if: mpirunInstalled, "mpirun is not installed"))
+    func fourRanksTrainOnACriteoFile() throws {
+        try withScratchDirectory("towerplan-criteo-ranks") { directory in
+            let file = directory.appendingPathComponent("day.tsv")
+            let lines = (0 ..< 100).map { line in
+                ([String(line % 3 == 0 ? 1 : 0)] + (0 ..< 13).map { String(($0 * 7 + line) % 50) }
+                    + (0 ..< 26).map { String(format: "%08x", ($0 + 1) * 2_654_435_761 % 4_294_967_291 + line) }).joined(separator: "\t")
+            }
+            try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+            let common = ["train", "--workload", "workloads/dlrm-kaggle-bench.xml", "--ranks", "4", "--steps", "4", "--batch", "4", "--held-out-every", "5"]
+            let result = try CommandLineTests.run(common + ["--data", "criteo:\(file.path)", "--eval-samples", "16", "--json"])
+            #expect(result.status == 0, "\(result.errors)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+            let report = try #require(json["report"] as? [String: Any])
+            #expect(report["data"] as? String == "criteo:\(file.path)")
+            #expect((report["evaluation"] as? [String: Any])?["samples"] as? Int == 16)
+            #expect(json["logloss"] as? Double != nil)
+
+            let missing = try CommandLineTests.run(common + ["--data", "criteo:\(directory.path)/none.tsv"])
+            #expect(missing.status != 0 && missing.errors.contains("none.tsv"), "\(missing.errors)")
+        }
+    }
+
     @Test(.enabled(if: mpirunInstalled, "mpirun is not installed"), arguments: ["flat", "dmt"])
     func fourRankTrainingReportsStepsAndPhases(_ layout: String) throws {
         let result = try CommandLineTests.run([

@@ -104,6 +104,59 @@ struct MPIJobTests {
         }
     }
 
+    /// A Criteo file: every rank reads it and keeps its slice of each global batch, so 4 ranks
+    /// take the same steps as one process reading the file (held-out lines apart), and evaluate
+    /// on the same held-out lines.
+    @Test func criteoDataTrainsAsOneProcessReadsIt() throws {
+        try withScratchDirectory("towerplan-mpi") { directory in
+            let workloadFile = directory.appendingPathComponent("workload.xml"), dataFile = directory.appendingPathComponent("day.tsv")
+            try MPIJob.workloadXML(towerModule: "", criteoShaped: true).write(to: workloadFile, atomically: true, encoding: .utf8)
+            // 80 lines of random fields; with every 5th held out, 64 train (exactly 4 steps of 4 × 4) and 16 are held out.
+            var generator = SeededGenerator(seed: 5)
+            let lines = (0 ..< 80).map { _ in
+                ([String(generator.next() % 2)] + (0 ..< 13).map { _ in String(generator.next() % 100) }
+                    + (0 ..< 26).map { _ in String(format: "%08x", UInt32(truncatingIfNeeded: generator.next())) }).joined(separator: "\t")
+            }
+            try (lines.joined(separator: "\n") + "\n").write(to: dataFile, atomically: true, encoding: .utf8)
+            let report = try MPIJob.train(
+                ranks: Self.ranks, workload: workloadFile, in: directory,
+                arguments: [
+                    "--layout", "flat", "--batch", "\(Self.batchPerRank)", "--steps", "4", "--seed", "\(Self.seed)", "--record-logits",
+                    "--data", "criteo:\(dataFile.path)", "--held-out-every", "5", "--eval-samples", "14",
+                ])
+            #expect(report.data == "criteo:\(dataFile.path)")
+
+            let workload = try WorkloadLoader.load(path: workloadFile.path)
+            let training = try CriteoTSVReader(workload: workload, split: .training(heldOutEvery: 5), path: dataFile.path)
+            let model = try RecommendationNetwork(workload: workload, layout: .flat, seed: Self.seed)
+            var logits: [[Float]] = [], losses: [Float] = []
+            while let batch = try training.next(size: Self.ranks * Self.batchPerRank) {
+                logits.append(model.logits(batch))
+                losses.append(model.trainStep(batch))
+            }
+            #expect(losses.count == 4)
+            for (step, (actual, expected)) in zip(try #require(report.logits), logits).enumerated() {
+                expectClose(actual, expected, "logits of step \(step + 1)")
+            }
+            expectClose(report.losses, losses, "losses")
+            // 14 held-out samples asked, 12 taken (3 per rank), in chunks of B = 4 per rank: all in one.
+            let heldOut = try CriteoTSVReader(workload: workload, split: .heldOut(every: 5), path: dataFile.path)
+            let batch = try #require(try heldOut.next(size: 12))
+            var metrics = BinaryClassificationMetrics()
+            metrics.add(probabilities: model.predict(batch), labels: batch.labels)
+            let evaluation = try #require(report.evaluation), expected = metrics.result
+            #expect(evaluation.samples == 12)
+            #expect(abs(evaluation.logLoss - expected.logLoss) <= 1e-5 * expected.logLoss && evaluation.auc == expected.auc, "\(evaluation) against \(expected)")
+
+            // Asking for more steps than the file holds stops the job with the step it ran out at.
+            #expect {
+                try MPIJob.train(
+                    ranks: Self.ranks, workload: workloadFile, in: directory,
+                    arguments: ["--layout", "flat", "--batch", "4", "--steps", "5", "--data", "criteo:\(dataFile.path)", "--held-out-every", "5"])
+            } throws: { "\($0)".contains("ran out of training samples at step 5") }
+        }
+    }
+
     /// Two emulated hosts carry every collective, each rank runs on the host its domain says, and
     /// tearing down leaves no namespace, link or directory.
     @Test(.enabled(if: MPIJob.canEmulateHosts, "emulated hosts need root, ip, tc and unshare"))
@@ -203,16 +256,18 @@ enum MPIJob {
     /// by lr × its rounding noise / ε. Measured here: one element moved 1.6e-5 apart after one
     /// step, because sgemm rounds a 4-sample batch differently from a 16-sample one — the rule's
     /// ill-conditioning, not a difference between the layouts.
-    static func workloadXML(towerModule: String) -> String {
-        """
+    /// With `criteoShaped`, 26 sparse and 13 dense features, so that a Criteo file fits it.
+    static func workloadXML(towerModule: String, criteoShaped: Bool = false) -> String {
+        let (sparse, dense) = criteoShaped ? (26, 13) : (6, 3)
+        return """
         <?xml version="1.0" encoding="UTF-8"?>
         <workload name="distributed-test">
           <recommendation>
             <sparse dimension="4" id-bytes="4">
-              <group name="f" count="6" min-rows="20" max-rows="60" min-pooling="1" max-pooling="3"/>
+              <group name="f" count="\(sparse)" min-rows="20" max-rows="60" min-pooling="1" max-pooling="3"/>
             </sparse>
-            <dense features="3"/>
-            <bottom-mlp input="3" widths="8 4"/>
+            <dense features="\(dense)"/>
+            <bottom-mlp input="\(dense)" widths="8 4"/>
             <interaction kind="dot"/>
             <top-mlp widths="8 1"/>
             \(towerModule)
