@@ -8,6 +8,22 @@ public enum TrainingData: Sendable, Hashable {
     /// A Criteo TSV file; every `heldOutEvery`-th line is held out for evaluation.
     case criteo(path: String, heldOutEvery: Int)
 
+    /// The data a `--data` option names (`synthetic` or `criteo:PATH`), or without one the
+    /// workload's own: its Criteo dataset, else its synthetic generator. `heldOutEvery` splits a
+    /// Criteo file (checked when it is opened).
+    public init(option: String?, workload: Workload, heldOutEvery: Int) throws(TrainingError) {
+        switch option {
+        case nil:
+            if case .dataset(let file) = workload.data { self = .criteo(path: file.path, heldOutEvery: heldOutEvery) } else { self = .synthetic }
+        case "synthetic"?:
+            self = .synthetic
+        case let value? where value.hasPrefix("criteo:") && value.count > "criteo:".count:
+            self = .criteo(path: String(value.dropFirst("criteo:".count)), heldOutEvery: heldOutEvery)
+        case let value?:
+            throw TrainingError.invalid("--data '\(value)' is neither synthetic nor criteo:PATH")
+        }
+    }
+
     /// A short description for reports and checkpoints (`synthetic`, `criteo:PATH`).
     public var description: String {
         switch self {

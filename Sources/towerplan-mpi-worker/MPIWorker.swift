@@ -134,8 +134,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Gather the final training state into the report.")
     var exportState = false
 
-    @Option(help: ArgumentHelp("Training data: synthetic (the workload's generator), or criteo:PATH (a Criteo TSV file every rank reads).", valueName: "source"))
-    var data = "synthetic"
+    @Option(help: ArgumentHelp("Training data: synthetic (the workload's generator), or criteo:PATH (a Criteo TSV file every rank reads). Default: the workload's data section.", valueName: "source"))
+    var data: String?
 
     @Option(name: .customLong("held-out-every"), help: "Criteo data: hold out every n-th line for evaluation.")
     var heldOutEvery = 10
@@ -155,7 +155,8 @@ struct Train: ParsableCommand {
             var options = DistributedTrainingOptions(
                 layout: try distributedLayout(features: workload.features.count, ranks: world.size),
                 batchPerRank: batch ?? workload.training.batchPerGPU, steps: steps, seed: seed, threads: threads,
-                recordLogits: recordLogits, exportState: exportState, evaluationSamples: evalSamples, data: try trainingData())
+                recordLogits: recordLogits, exportState: exportState, evaluationSamples: evalSamples,
+                data: try TrainingData(option: data, workload: workload, heldOutEvery: heldOutEvery))
             // Fault injection for the tests: `--kill-rank-after-step R --kill-rank-after-step S`
             // makes rank R die by SIGKILL after step S, as a crashed or killed rank would.
             if killRankAfterStep.count == 2, killRankAfterStep[0] == world.rank {
@@ -172,13 +173,6 @@ struct Train: ParsableCommand {
                 FileHandle.standardOutput.write(json)
             }
         }
-    }
-
-    /// The data `--data` names.
-    private func trainingData() throws -> TrainingData {
-        if data == "synthetic" { return .synthetic }
-        guard data.hasPrefix("criteo:"), data.count > "criteo:".count else { throw ValidationError("--data '\(data)' is neither synthetic nor criteo:PATH") }
-        return .criteo(path: String(data.dropFirst("criteo:".count)), heldOutEvery: heldOutEvery)
     }
 
     /// The layout the options name; SPTT's default towers are contiguous blocks of features.

@@ -157,24 +157,9 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// The samples `--data` names, by default the workload's data section.
-    func trainingData(for model: Workload) throws -> TrainingData {
-        switch data {
-        case nil:
-            if case .dataset(let file) = model.data { return .criteo(path: file.path, heldOutEvery: heldOutEvery) }
-            return .synthetic
-        case "synthetic"?:
-            return .synthetic
-        case let value? where value.hasPrefix("criteo:") && value.count > "criteo:".count:
-            return .criteo(path: String(value.dropFirst("criteo:".count)), heldOutEvery: heldOutEvery)
-        case let value?:
-            throw TrainingError.invalid("--data '\(value)' is neither synthetic nor criteo:PATH")
-        }
-    }
-
     /// The run's configuration from the options and the workload.
     func trainingConfiguration(for model: Workload) throws -> TrainingConfiguration {
-        let source = try trainingData(for: model)
+        let source = try TrainingData(option: data, workload: model, heldOutEvery: heldOutEvery)
         var configuration = TrainingConfiguration(
             layout: try networkLayout(for: model), data: source, length: steps.map { .steps($0) } ?? .epochs(epochs ?? 1),
             batch: batch ?? model.training.batchPerGPU, threads: threads ?? AvailableCores.count, seed: seed, evaluationSamples: evalSamples,
@@ -331,7 +316,7 @@ extension Train {
         let prediction = try distributed.topology.map { path in
             try orExit { try StepPrediction(workload: model, plan: plan, batchPerRank: batchPerRank, cluster: ClusterLoader.load(path: path)) }
         }
-        let source = try orExit { try trainingData(for: model) }
+        let source = try orExit { try TrainingData(option: data, workload: model, heldOutEvery: heldOutEvery) }
         if case .criteo(let path, let every) = source {
             // Opened once here, so that a missing file or a bad split fails before the job starts.
             _ = try orExit { try CriteoTSVReader(workload: model, split: .training(heldOutEvery: every), path: path) }
