@@ -133,9 +133,9 @@ public enum DistributedTraining {
         let perStep = [stepSeconds] + zip(network.phaseTimes.seconds, warmUp.seconds).map { $0 - $1 }
         let cpuPerStep = [stepCPUSeconds] + zip(network.phaseCPUTimes.seconds, warmUpCPU.seconds).map { $0 - $1 }
         // After the times are read: predicting runs through the forward phases' clocks.
-        let evaluation = options.evaluationSamples > 0
-            ? try evaluate(network, heldOut: streams.heldOut(samples: options.evaluationSamples / plan.ranks * plan.ranks), batch: batch, world: world)
-            : nil
+        let evaluated = options.evaluationSamples / plan.ranks * plan.ranks
+        let evaluation = evaluated > 0
+            ? try evaluate(network, heldOut: streams.heldOut(samples: evaluated), samples: evaluated, batch: batch, world: world) : nil
         var slowest = perStep.map { $0 / Double(timed) }, total = slowest, cpuTotal = cpuPerStep.map { $0 / Double(timed) }
         do throws(MPIError) {
             try world.allReduce(&slowest, .max)
@@ -155,18 +155,18 @@ public enum DistributedTraining {
 
     private typealias Seconds = DistributedTrainingReport.Seconds
 
-    /// The model's metrics on `heldOut`'s samples (as many as it has, a multiple of the ranks, up
-    /// to its end), on rank 0 (nil elsewhere). They are predicted in chunks of at most `batch` per
+    /// The model's metrics on the first `samples` (a multiple of the ranks) of `heldOut`, or as
+    /// many as it has, on rank 0 (nil elsewhere). They are predicted in chunks of at most `batch` per
     /// rank, each chunk's ranks·c consecutive samples split in rank order as training splits a
     /// global batch; rank 0 gathers every rank's probabilities and labels. On a stream that ends
     /// early, the evaluation stops at the first chunk some rank cannot fill, on every rank alike.
     /// The metrics are those of `Trainer.evaluate` on the same samples (up to the forward's float
     /// rounding). Collective.
     static func evaluate(
-        _ network: DistributedNetwork, heldOut: (source: any BatchSource, samples: Int), batch: Int, world: Communicator
+        _ network: DistributedNetwork, heldOut: any BatchSource, samples: Int, batch: Int, world: Communicator
     ) throws(DistributedError) -> TrainingReport.EvaluationSummary? {
-        let ranks = world.size, perRank = heldOut.samples / ranks
-        var source = heldOut.source
+        let ranks = world.size, perRank = samples / ranks
+        var source = heldOut
         var probabilities: [Float] = [], labels: [Float] = []
         while probabilities.count < perRank {
             let chunk = min(batch, perRank - probabilities.count)
@@ -230,12 +230,11 @@ public enum DistributedTraining {
             }
         }
 
-        /// The held-out stream and how many of its samples to take: `samples` of the synthetic one,
-        /// up to `samples` of a Criteo file's held-out lines.
-        func heldOut(samples: Int) throws(DistributedError) -> (source: any BatchSource, samples: Int) {
+        /// The held-out stream, of `samples` synthetic samples or a Criteo file's held-out lines.
+        func heldOut(samples: Int) throws(DistributedError) -> any BatchSource {
             switch data {
-            case .synthetic: return (synthetic!.heldOut(samples: samples), samples)
-            case .criteo(let path, let every): return (try criteo(path, .heldOut(every: every)), samples)
+            case .synthetic: return synthetic!.heldOut(samples: samples)
+            case .criteo(let path, let every): return try criteo(path, .heldOut(every: every))
             }
         }
 
