@@ -469,15 +469,15 @@ struct DistributedTrainSummary: Encodable {
         lines += textTable(rows, rightAligned: [1, 2, 3, 4, 5]).map { "  " + $0 }
         if predictedStepSeconds != nil && ranks > cores {
             lines += [""]
-            if predictedWithSharedCores == nil {
+            if let shared = predictedWithSharedCores {
                 lines += [
-                    "  note: \(ranks) ranks shared this machine's \(cores) cores, but the topology does not say so (no shared-cores), so the",
-                    "  prediction gave each rank a core of its own: calibrate again with this towerplan.",
+                    "  note: \(ranks) ranks shared this machine's \(cores) cores; the prediction shared the topology's \(shared)",
+                    "  among the ranks computing at each moment (README, \"Predicted against measured\").",
                 ]
             } else {
                 lines += [
-                    "  note: \(ranks) ranks shared this machine's \(cores) cores; the prediction shared the topology's \(predictedWithSharedCores!)",
-                    "  among the ranks computing at each moment (README, \"Predicted against measured\").",
+                    "  note: \(ranks) ranks shared this machine's \(cores) cores, but the topology does not say so (no shared-cores), so the",
+                    "  prediction gave each rank a core of its own: calibrate again with this towerplan.",
                 ]
             }
         }
