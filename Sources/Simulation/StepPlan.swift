@@ -101,13 +101,16 @@ public struct StepPlan: Sendable {
         var dependencies = Array(Set(after.joined())).sorted()
         guard collective.movesData else { return dependencies }
         let charged = chargesBufferCopies ? copies : []
+        // One streaming pass per rank: read and write the side's bytes.
+        let ranks = rankCount
+        let pass = { (side: BufferCopies) in collective.bytesPerRank(ranks, side).map { ComputeWork(streamedBytes: 2 * $0) } }
         if charged.contains(.send) {
-            dependencies = compute("\(name): packing", collective.bytesPerRank(rankCount, .send).map { ComputeWork(streamedBytes: 2 * $0) }, after: dependencies)
+            dependencies = compute("\(name): packing", pass(.send), after: dependencies)
         }
         tasks.append(StepTask(name: name, work: .communication(collective), dependencies: dependencies, isInputDistribution: inputDistribution))
         let done = [tasks.count - 1]
         guard charged.contains(.receive) else { return done }
-        return compute("\(name): unpacking", collective.bytesPerRank(rankCount, .receive).map { ComputeWork(streamedBytes: 2 * $0) }, after: done)
+        return compute("\(name): unpacking", pass(.receive), after: done)
     }
 }
 
